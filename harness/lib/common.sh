@@ -1,0 +1,113 @@
+# shellcheck shell=bash
+# Shared helpers for every harness script: outcomes, messages, packages,
+# cleanup stack. Sourced, never run.
+
+# Outcomes, the same numbers as repro/lib/diogap.h.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+readonly DG_PASS=0 DG_FAIL=1 DG_BROKEN=2 DG_SKIP=4
+
+DIOGAP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DIOGAP_CACHE=${DIOGAP_CACHE:-/var/cache/diogap}
+DIOGAP_BUILD=${DIOGAP_BUILD:-$DIOGAP_ROOT/build}
+export DIOGAP_ROOT DIOGAP_CACHE DIOGAP_BUILD
+
+dg_prog=$(basename "$0")
+
+log() { printf '%s: %s\n' "$dg_prog" "$*" >&2; }
+warn() { printf '%s: warning: %s\n' "$dg_prog" "$*" >&2; }
+# die MSG: an infrastructure or usage error, exit 2 (BROKEN).
+die() {
+	printf '%s: error: %s\n' "$dg_prog" "$*" >&2
+	exit "$DG_BROKEN"
+}
+
+verdict_name() {
+	case "$1" in
+	0) echo PASS ;;
+	1) echo FAIL ;;
+	4) echo SKIP ;;
+	*) echo BROKEN ;;
+	esac
+}
+
+verdict_code() {
+	case "$1" in
+	PASS) echo 0 ;;
+	FAIL) echo 1 ;;
+	SKIP) echo 4 ;;
+	*) echo 2 ;;
+	esac
+}
+
+# worst_exit CODE...: 1 if any FAIL, else 2 if any BROKEN (or unknown code),
+# else 4 if all SKIP, else 0. No codes at all is BROKEN: nothing ran.
+worst_exit() {
+	local c fail=0 broken=0 pass=0 skip=0
+	for c in "$@"; do
+		case "$c" in
+		0) pass=1 ;;
+		1) fail=1 ;;
+		4) skip=1 ;;
+		*) broken=1 ;;
+		esac
+	done
+	if ((fail)); then echo 1
+	elif ((broken)); then echo 2
+	elif ((pass)); then echo 0
+	elif ((skip)); then echo 4
+	else echo 2
+	fi
+}
+
+need_root() {
+	[[ $EUID -eq 0 ]] || die "must run as root (loop devices, mounts, apt-get)"
+}
+
+# ensure_pkgs PKG...: install the Debian packages that are missing.
+ensure_pkgs() {
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	((${#missing[@]} == 0)) && return 0
+	log "installing Debian packages: ${missing[*]}"
+	command -v apt-get >/dev/null || die "apt-get not found; install: ${missing[*]}"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >&2; then
+		apt-get update -qq >&2 || die "apt-get update failed"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${missing[@]}" >&2 || die "apt-get install failed: ${missing[*]}"
+	fi
+}
+
+# Cleanup stack: on_exit CMD [ARG...] registers a command (its arguments
+# are kept as given); all run in reverse order on EXIT, and on INT/TERM
+# (which then exit 130/143). Failures in cleanups are ignored.
+dg_cleanups=()
+on_exit() {
+	local cmd
+	printf -v cmd '%q ' "$@"
+	dg_cleanups+=("$cmd")
+}
+dg_run_cleanups() {
+	local i
+	trap - EXIT INT TERM
+	for ((i = ${#dg_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${dg_cleanups[i]}" >/dev/null 2>&1 || true
+	done
+	dg_cleanups=()
+}
+dg_exit_trap() {
+	local rc=$?
+	dg_run_cleanups
+	exit "$rc"
+}
+trap dg_exit_trap EXIT
+trap 'dg_run_cleanups; exit 130' INT
+trap 'dg_run_cleanups; exit 143' TERM
+
+# sha of the project checkout, for meta.json.
+project_commit() {
+	git -C "$DIOGAP_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown
+}

@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Where a run's results go and what is known about the run (meta.json).
+# Sourced after common.sh and sweep.sh.
+
+# runinfo_out_dir [DIR]: DIR, or a new results/<run-id>/; made, printed.
+runinfo_out_dir() {
+	local dir=${1:-}
+	if [[ -z $dir ]]; then
+		dir=$DIOGAP_ROOT/results/$(date -u +%Y%m%d-%H%M%S)-$$
+	fi
+	mkdir -p "$dir" 2>/dev/null || die "cannot create results directory $dir"
+	[[ -w $dir ]] || die "results directory $dir is not writable"
+	realpath "$dir"
+}
+
+# runinfo_latest OUT: results/latest points at OUT when OUT is in results/.
+runinfo_latest() {
+	local out=$1
+	[[ $(dirname "$out") == "$(realpath "$DIOGAP_ROOT/results")" ]] || return 0
+	ln -sfn "$(basename "$out")" "$DIOGAP_ROOT/results/latest"
+}
+
+# runinfo_kconfig_hash: hash of the running kernel's config, when readable.
+runinfo_kconfig_hash() {
+	if [[ -r /proc/config.gz ]]; then
+		zcat /proc/config.gz | sha256sum | cut -c1-16
+	elif [[ -r /boot/config-$(uname -r) ]]; then
+		sha256sum "/boot/config-$(uname -r)" | cut -c1-16
+	else
+		echo unknown
+	fi
+}
+
+# runinfo_meta_local OUT SWEEP: meta.json for a run on the running kernel.
+runinfo_meta_local() {
+	jq -n --arg release "$(uname -r)" --arg version "$(uname -v)" \
+		--arg machine "$(uname -m)" --arg kconfig "$(runinfo_kconfig_hash)" \
+		--arg sweep "$2" --arg sweep_hash "$(sweep_hash)" \
+		--arg mkfs "$(sweep_get mkfs)" --arg mount "$(sweep_get mount "" defaults)" \
+		--arg commit "$(project_commit)" --arg date "$(date -u +%FT%TZ)" \
+		--arg btrfs_progs "$(mkfs.btrfs --version 2>/dev/null | head -n 1)" \
+		'{mode: "local", kernel: {release: $release, version: $version,
+		  machine: $machine, config_hash: $kconfig}, sweep: $sweep,
+		  sweep_hash: $sweep_hash, mkfs: $mkfs, mount: $mount,
+		  btrfs_progs: $btrfs_progs, project_commit: $commit, date: $date}' \
+		>"$1/meta.json"
+}

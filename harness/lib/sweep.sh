@@ -1,0 +1,176 @@
+# shellcheck shell=bash
+# Sweep files: `key = value...` lists, parsed without eval, expanded into a
+# case list (see sweep_cases). Sourced after common.sh.
+
+# Keys a sweep may set. Parameter keys become reproducer options; the rest
+# configure the run.
+readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout"
+readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size"
+
+declare -gA DG_SWEEP=()
+DG_SWEEP_FILE=
+
+# sweep_repro_header REPRO KEY: a header field ("Params", "May-hang", ...)
+# from the reproducer's source, the same block `--describe` prints.
+sweep_repro_header() {
+	local src="$DIOGAP_ROOT/repro/$1.c"
+	[[ -r $src ]] || return 1
+	sed -n "s/^ \* $2: *//p" "$src" | head -n 1
+}
+
+sweep_known_key() {
+	local key=$1 base=${1##*.} repro
+	case " $DG_PARAM_KEYS $DG_RUN_KEYS " in
+	*" $base "*) ;;
+	*) return 1 ;;
+	esac
+	[[ $key == "$base" ]] && return 0
+	repro=${key%.*}
+	[[ -r $DIOGAP_ROOT/repro/$repro.c ]]
+}
+
+# sweep_check_value FILE:LINE KEY VALUE: reject values that cannot be right
+# before anything runs.
+sweep_check_value() {
+	local where=$1 key=${2##*.} v
+	for v in $3; do
+		case "$key" in
+		size | offset | chunk | image_size)
+			[[ $v =~ ^[0-9]+[KMG]?$ ]] || die "$where: $key: '$v' is not a size (N, NK, NM, NG)" ;;
+		qd | iterations | timeout | hang_timeout)
+			[[ $v =~ ^[1-9][0-9]*$ ]] || die "$where: $key: '$v' is not a positive integer" ;;
+		fixed_buffers | async)
+			[[ $v == 0 || $v == 1 ]] || die "$where: $key: '$v' is not 0 or 1" ;;
+		repro)
+			[[ -r $DIOGAP_ROOT/repro/$v.c ]] || die "$where: repro: no reproducer '$v' in repro/" ;;
+		buffer)
+			[[ $v =~ ^(memfd|anon|file:.+)$ ]] || die "$where: buffer: '$v' is not memfd, anon or file:PATH" ;;
+		fault)
+			[[ $v =~ ^(first|none|all|stride:[1-9][0-9]*|random:[0-9]+:[0-9]+|pages:[0-9,-]+)$ ]] ||
+				die "$where: fault: '$v' is not a fault pattern" ;;
+		mount)
+			[[ $v =~ ^[A-Za-z0-9_=,.:-]+$ ]] || die "$where: mount: bad option set '$v'" ;;
+		esac
+	done
+}
+
+# sweep_load FILE: read FILE into DG_SWEEP. A malformed line is an error
+# naming the file and line (exit 2).
+sweep_load() {
+	local file=$1 line n=0 key val
+	[[ -f $file && -r $file ]] || die "sweep file not readable: $file"
+	DG_SWEEP=()
+	DG_SWEEP_FILE=$file
+	while IFS= read -r line || [[ -n $line ]]; do
+		n=$((n + 1))
+		line=${line%%#*}
+		[[ $line =~ ^[[:space:]]*$ ]] && continue
+		if [[ ! $line =~ ^[[:space:]]*([A-Za-z0-9_.-]+)[[:space:]]*=(.*)$ ]]; then
+			die "$file:$n: malformed line, want 'key = value': ${line}"
+		fi
+		key=${BASH_REMATCH[1]}
+		read -r -a val <<<"${BASH_REMATCH[2]}"
+		sweep_known_key "$key" || die "$file:$n: unknown key '$key'"
+		[[ -v DG_SWEEP[$key] ]] && die "$file:$n: key '$key' given twice"
+		if ((${#val[@]} == 0)) && [[ $key != mkfs ]]; then
+			die "$file:$n: key '$key' has no value"
+		fi
+		sweep_check_value "$file:$n" "$key" "${val[*]}"
+		DG_SWEEP[$key]="${val[*]}"
+	done <"$file"
+	[[ -n ${DG_SWEEP[repro]:-} ]] || die "$file: no 'repro =' line"
+}
+
+# sweep_get KEY [REPRO] [DEFAULT]: the per-reproducer value, else the global
+# one, else DEFAULT.
+sweep_get() {
+	local key=$1 repro=${2:-} def=${3:-}
+	if [[ -n $repro && -v DG_SWEEP[$repro.$key] ]]; then
+		printf '%s\n' "${DG_SWEEP[$repro.$key]}"
+	elif [[ -v DG_SWEEP[$key] ]]; then
+		printf '%s\n' "${DG_SWEEP[$key]}"
+	else
+		printf '%s\n' "$def"
+	fi
+}
+
+# sweep_id_part KEY VALUE: the short form of one parameter in a case id.
+sweep_id_part() {
+	local key=$1 v=$2
+	case "$key" in
+	fixed_buffers) [[ $v == 1 ]] && printf 'fixed' ;;
+	async) [[ $v == 1 ]] && printf 'async' ;;
+	qd) printf 'qd%s' "$v" ;;
+	chunk) printf 'c%s' "$v" ;;
+	offset) printf 'o%s' "$v" ;;
+	hang_timeout) printf 'ht%s' "$v" ;;
+	buffer) printf '%s' "${v%%:*}" ;;
+	*) printf '%s' "$v" ;;
+	esac | tr ':,' '-_'
+}
+
+# sweep_option KEY VALUE: the reproducer option for one parameter.
+sweep_option() {
+	local key=$1 v=$2
+	case "$key" in
+	fixed_buffers | async) [[ $v == 1 ]] && printf -- '--%s' "${key//_/-}" ;;
+	*) printf -- '--%s %s' "${key//_/-}" "$v" ;;
+	esac
+}
+
+# sweep_expand_repro REPRO MOUNT: one case line per combination of the
+# reproducer's parameters.
+sweep_expand_repro() {
+	local repro=$1 mount=$2 params key v id args hang timeout iters i part opt
+	local -a ids=("$repro") argl=("") nids nargs
+	params=$(sweep_repro_header "$repro" Params) ||
+		die "reproducer $repro has no source repro/$repro.c"
+	hang=$(sweep_repro_header "$repro" May-hang)
+	[[ $hang == yes ]] && hang=1 || hang=0
+	for key in $params; do
+		v=$(sweep_get "$key" "$repro")
+		[[ -z $v ]] && continue
+		nids=() nargs=()
+		for ((i = 0; i < ${#ids[@]}; i++)); do
+			for v in $(sweep_get "$key" "$repro"); do
+				part=$(sweep_id_part "$key" "$v")
+				opt=$(sweep_option "$key" "$v")
+				nids+=("${ids[i]}${part:+.$part}")
+				nargs+=("${argl[i]}${opt:+ $opt}")
+			done
+		done
+		ids=("${nids[@]}") argl=("${nargs[@]}")
+	done
+	iters=$(sweep_get iterations "$repro" 1)
+	timeout=$(sweep_get timeout "$repro" 120)
+	for ((i = 0; i < ${#ids[@]}; i++)); do
+		id="${ids[i]}.$mount"
+		args="${argl[i]# } --iterations $iters"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args"
+	done
+}
+
+# sweep_cases: print the case list of the loaded sweep, TAB separated:
+#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS
+# Cases that may hang come last, so a hang cannot hide other verdicts.
+sweep_cases() {
+	local mount repro all
+	all=$(
+		for mount in $(sweep_get mount "" defaults); do
+			for repro in ${DG_SWEEP[repro]}; do
+				sweep_expand_repro "$repro" "$mount"
+			done
+		done
+	)
+	[[ -n $all ]] || die "$DG_SWEEP_FILE: the sweep expands to no case"
+	if [[ -n $(cut -f1 <<<"$all" | sort | uniq -d | head -n 1) ]]; then
+		die "$DG_SWEEP_FILE: two cases have the same id"
+	fi
+	awk -F'\t' '$5 == 0' <<<"$all"
+	awk -F'\t' '$5 == 1' <<<"$all"
+}
+
+# sweep_hash: identity of the sweep, for meta.json.
+sweep_hash() {
+	sha256sum "$DG_SWEEP_FILE" | cut -c1-16
+}

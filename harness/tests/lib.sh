@@ -1,0 +1,39 @@
+# shellcheck shell=bash
+# Tiny test helpers for harness/tests/*.sh: each check prints one KTAP-ish
+# line; t_done prints the closing "N passed, N failed" and sets the exit.
+# Sourced after harness/lib/common.sh.
+
+t_pass=0 t_fail=0
+
+ok() {
+	t_pass=$((t_pass + 1))
+	printf 'ok %d %s\n' "$((t_pass + t_fail))" "$1"
+}
+
+not_ok() {
+	t_fail=$((t_fail + 1))
+	printf 'not ok %d %s\n' "$((t_pass + t_fail))" "$1"
+	[[ -z ${2:-} ]] || printf '# %s\n' "$2"
+}
+
+# check NAME CMD...: ok when CMD succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+
+# check_eq NAME WANT GOT
+check_eq() {
+	if [[ $2 == "$3" ]]; then ok "$1"; else not_ok "$1" "wanted '$2', got '$3'"; fi
+}
+
+# no_leftovers DIR: no mount and no loop device under DIR.
+no_leftovers() {
+	! grep -qF " $1" /proc/mounts && ! losetup -n -O BACK-FILE 2>/dev/null | grep -qF "$1"
+}
+
+t_done() {
+	echo "$t_pass passed, $t_fail failed"
+	((t_fail == 0))
+}

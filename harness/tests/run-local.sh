@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Tests of harness/run-local on the running kernel: a clean sweep, its
+# results layout, malformed sweeps, refused scratch roots, Ctrl-C, SIGKILL
+# and a rerun, a full filesystem, --resume.
+set -euo pipefail
+
+# shellcheck source=harness/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=harness/tests/lib.sh
+. "$DIOGAP_ROOT/harness/tests/lib.sh"
+
+RUN=$DIOGAP_ROOT/harness/run-local
+export DIOGAP_SCRATCH=/var/tmp/diogap-test-run-local
+T=
+
+setup() {
+	need_root
+	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
+	on_exit rm -rf "$T"
+	make -s -C "$DIOGAP_ROOT" build
+}
+
+# sweep NAME LINES...: a sweep file in the test dir.
+sweep() {
+	local f=$T/$1.conf
+	shift
+	printf '%s\n' "$@" >"$f"
+	echo "$f"
+}
+
+test_clean_run() {
+	local rc=0 out=$T/clean n cases
+	"$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" --out "$out" >"$T/clean.log" 2>&1 || rc=$?
+	check_eq "quick sweep on the running kernel exits 0" 0 "$rc"
+	n=$(jq -s 'map(select(.verdict == "PASS")) | length' "$out/results.jsonl")
+	check "quick sweep: some cases PASS ($n)" test "$n" -gt 0
+	check_eq "quick sweep: no FAIL" 0 "$(jq -s 'map(select(.verdict == "FAIL")) | length' "$out/results.jsonl")"
+	cases=$(grep -c . "$out/cases.tsv")
+	check_eq "one results line per case" "$cases" "$(grep -c . "$out/results.jsonl")"
+	check "ktap.txt has a plan and totals" grep -q "^1\.\.$cases\$" "$out/ktap.txt"
+	check "ktap.txt totals line" grep -q '^# Totals: pass:' "$out/ktap.txt"
+	# shellcheck disable=SC2016 # jq code, not shell
+	check "meta.json names the kernel" jq -e --arg r "$(uname -r)" '.kernel.release == $r' "$out/meta.json"
+	check "summary.md has the counts table" grep -q '^| kernel |' "$out/summary.md"
+	check "results lines carry kernel and parameters" \
+		jq -se 'all(.kernel != null and .params.size != null)' "$out/results.jsonl"
+	check "no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
+}
+
+test_malformed_sweep() {
+	local f rc=0
+	f=$(sweep bad 'repro = dio-partial-write' 'size 1M')
+	"$RUN" --sweep "$f" --out "$T/bad" >"$T/bad.log" 2>&1 || rc=$?
+	check_eq "malformed sweep line exits 2" 2 "$rc"
+	check "the message names file and line" grep -q "$f:2: malformed" "$T/bad.log"
+	rc=0
+	f=$(sweep badval 'repro = dio-partial-write' 'fault = sometimes')
+	"$RUN" --sweep "$f" --out "$T/bad" >"$T/bad.log" 2>&1 || rc=$?
+	check_eq "nonsense fault pattern in a sweep exits 2" 2 "$rc"
+}
+
+test_refused_scratch() {
+	local rc=0
+	DIOGAP_SCRATCH=/etc "$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" \
+		--out "$T/x" >"$T/refuse.log" 2>&1 || rc=$?
+	check_eq "scratch root /etc is refused (exit 2)" 2 "$rc"
+	mkdir -p "$T/notours"
+	touch "$T/notours/precious"
+	rc=0
+	DIOGAP_SCRATCH=$T/notours "$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" \
+		--out "$T/x" >"$T/refuse.log" 2>&1 || rc=$?
+	check_eq "a foreign existing directory is refused (exit 2)" 2 "$rc"
+	check "and its files are untouched" test -f "$T/notours/precious"
+}
+
+# wait_mounted: until run-local has its scratch btrfs mounted (max 60 s).
+wait_mounted() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		grep -qF " $DIOGAP_SCRATCH/" /proc/mounts && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+test_sigint() {
+	local pid rc=0
+	"$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/default.conf" --out "$T/int" >"$T/int.log" 2>&1 &
+	pid=$!
+	check "run-local mounts its scratch btrfs" wait_mounted
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	check_eq "SIGINT ends run-local with 130" 130 "$rc"
+	check "after SIGINT: no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
+	check "after SIGINT: no scratch run dir left" \
+		test -z "$(find "$DIOGAP_SCRATCH" -maxdepth 1 -name 'run.*' 2>/dev/null)"
+}
+
+test_sigkill_then_rerun() {
+	local pid rc=0 f
+	"$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/default.conf" --out "$T/kill" >"$T/kill.log" 2>&1 &
+	pid=$!
+	wait_mounted || true
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	check "SIGKILL leaves the mount behind (precondition)" \
+		grep -qF " $DIOGAP_SCRATCH/" /proc/mounts
+	f=$(sweep one 'repro = dio-partial-write' 'size = 64K' 'fault = all' 'image_size = 256M')
+	"$RUN" --sweep "$f" --out "$T/rerun" >"$T/rerun.log" 2>&1 || rc=$?
+	check_eq "the rerun passes" 0 "$rc"
+	check "the rerun says it cleaned up the killed run" \
+		grep -q 'cleaning up after a run that was killed' "$T/rerun.log"
+	check "after the rerun: no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
+}
+
+test_full_fs() {
+	local f rc=0
+	f=$(sweep full 'repro = dio-partial-write' 'size = 512M' 'fault = all' 'image_size = 256M')
+	"$RUN" --sweep "$f" --out "$T/full" >"$T/full.log" 2>&1 || rc=$?
+	check_eq "a full scratch filesystem exits 2 (BROKEN)" 2 "$rc"
+	check_eq "and the case is BROKEN, not FAIL" BROKEN "$(jq -r .verdict "$T/full/results.jsonl")"
+}
+
+test_resume() {
+	local rc=0 out=$T/clean
+	"$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" --resume "$out" >"$T/resume.log" 2>&1 || rc=$?
+	check_eq "--resume of a finished run exits 0" 0 "$rc"
+	check_eq "--resume runs no case again" 0 "$(grep -c '^S ' "$out/stream.txt" || true)"
+	check_eq "--resume keeps every result" "$(grep -c . "$out/cases.tsv")" "$(grep -c . "$out/results.jsonl")"
+}
+
+main() {
+	setup
+	test_malformed_sweep
+	test_refused_scratch
+	test_clean_run
+	test_resume
+	test_full_fs
+	test_sigint
+	test_sigkill_then_rerun
+	t_done
+}
+
+main "$@"
