@@ -1,0 +1,93 @@
+# shellcheck shell=bash
+# Expected verdicts (configs/expectations/verdicts.exp) against results.
+# Sourced after common.sh; needs jq.
+
+# jq: judge one results.jsonl line against the rules of one variant.
+# shellcheck disable=SC2016 # jq code, not shell
+readonly DG_EXPECT_JQ='
+def pair: .[0:2];
+. as $c
+| [$rules[] | select(.variant == $variant)
+    | select(.repro == "*" or .repro == $c.repro)
+    | select(.match == "*" or (.match | split(",")
+        | all(split("=") as [$k, $v] | (($c.params[$k] // "") | tostring) == $v)))][0] as $rule
+| ($rule.expect // "NONE") as $e
+| (($c.predicted // []) | length > 0) as $pred
+| (if $e == "PREDICTED" then (if $pred then "FAIL" else "PASS" end)
+   elif $e == "HANG" then "FAIL" else $e end) as $want
+| ([($c.predicted // [])[] | pair]) as $p
+| {variant: $variant, case: $c.case, repro: $c.repro, rule: ($rule.line // 0),
+   expect: $e, want: $want, seen: $c.verdict, reason: ($c.reason // ""),
+   ok: (if $e == "ANY" then true
+        elif $e == "NONE" then false
+        elif $e == "HANG" then ($c.verdict == "FAIL" and ($c.reason // "" | test("hang")))
+        else $c.verdict == $want end),
+   gaps: ($c.gaps | length),
+   gaps_matched: ([$c.gaps[] | pair | select(. as $g | any($p[]; . == $g))] | length)}'
+
+# expect_rules FILE: the rules as a JSON array; a malformed line is an error
+# naming the file and line.
+expect_rules() {
+	local file=$1
+	awk -v f="$file" '
+		/^[[:space:]]*(#|$)/ { next }
+		NF != 4 { printf "%s:%d: want VARIANT REPRO MATCH EXPECT\n", f, NR > "/dev/stderr"; bad = 1; next }
+		$4 !~ /^(PASS|FAIL|SKIP|PREDICTED|HANG|ANY)$/ {
+			printf "%s:%d: unknown EXPECT %s\n", f, NR, $4 > "/dev/stderr"; bad = 1; next }
+		{ printf "%s\t%s\t%s\t%s\t%d\n", $1, $2, $3, $4, NR }
+		END { exit bad }' "$file" |
+		jq -R 'split("\t") | {variant: .[0], repro: .[1], match: .[2], expect: .[3], line: (.[4] | tonumber)}' |
+		jq -s . || die "bad expectations file $file"
+}
+
+# expect_judge RULES VARIANT RESULTS_JSONL: one judgement line per case.
+expect_judge() {
+	jq -c --argjson rules "$1" --arg variant "$2" "$DG_EXPECT_JQ" "$3"
+}
+
+# expect_unexercised RULES VARIANT JUDGED: rules that expect a FAIL that no
+# case of the sweep gave them a chance to show. A check that can only pass
+# proves nothing, so each is a mismatch.
+expect_unexercised() {
+	jq -rs --argjson rules "$1" --arg variant "$2" '
+		. as $j
+		| $rules[] | select(.variant == $variant)
+		| select(.expect == "FAIL" or .expect == "PREDICTED" or .expect == "HANG")
+		| select(.line as $l | [$j[] | select(.rule == $l and .want == "FAIL")] | length == 0)
+		| "line \(.line): \(.repro) \(.match) \(.expect): no case of the sweep could show it"' "$3"
+}
+
+# expect_compare EXPFILE OUT VARIANT...: judge OUT/VARIANT/results.jsonl
+# for each variant; print the table; return 1 on any mismatch.
+expect_compare() {
+	local exp=$1 out=$2 rules v bad=0 judged=$2/expectations.jsonl miss
+	shift 2
+	rules=$(expect_rules "$exp")
+	: >"$judged"
+	printf '%-20s %-22s %-10s %-6s %s\n' kernel reproducer expected match seen
+	for v in "$@"; do
+		if [[ ! -s $out/$v/results.jsonl ]]; then
+			printf '%-20s %-22s %-10s %-6s %s\n' "$v" '*' '-' NO 'no results: build or boot failed'
+			bad=1
+			continue
+		fi
+		expect_judge "$rules" "$v" "$out/$v/results.jsonl" >"$out/$v/expect.jsonl"
+		cat "$out/$v/expect.jsonl" >>"$judged"
+		jq -rs 'group_by([.repro, .expect])[]
+			| "\(.[0].variant)\t\(.[0].repro)\t\(.[0].expect)\t\(map(select(.ok)) | length)/\(length)\t\(
+			  group_by(.seen) | map("\(.[0].seen):\(length)") | join(" "))"' \
+			"$out/$v/expect.jsonl" | awk -F'\t' '{ printf "%-20s %-22s %-10s %-6s %s\n", $1, $2, $3, $4, $5 }'
+		miss=$(expect_unexercised "$rules" "$v" "$out/$v/expect.jsonl")
+		if [[ -n $miss ]]; then
+			printf '%s: %s\n' "$v" "$miss" | sed 's/^/# unexercised rule: /'
+			bad=1
+		fi
+	done
+	if [[ -n $(jq -c 'select(.ok | not)' "$judged") ]]; then
+		echo "# mismatches:"
+		jq -r 'select(.ok | not) | "#   \(.variant) \(.case): expected \(.want) (rule \(.rule): \(.expect)), seen \(.seen) \(.reason)"' "$judged"
+		bad=1
+	fi
+	jq -rs '[.[] | select(.gaps > 0)] | "# gap ranges that matched the predicted ranges exactly: \(map(.gaps_matched) | add // 0)/\(map(.gaps) | add // 0)"' "$judged"
+	return "$bad"
+}
