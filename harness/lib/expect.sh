@@ -89,5 +89,9 @@ expect_compare() {
 		bad=1
 	fi
 	jq -rs '[.[] | select(.gaps > 0)] | "# gap ranges that matched the predicted ranges exactly: \(map(.gaps_matched) | add // 0)/\(map(.gaps) | add // 0)"' "$judged"
+	# Counted per case; a variant without results or an unexercised rule
+	# counts as one failure more.
+	jq -rs --argjson extra "$bad" \
+		'"kernels: \(map(select(.ok)) | length) passed, \((map(select(.ok | not)) | length) + $extra) failed"' "$judged"
 	return "$bad"
 }
