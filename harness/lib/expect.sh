@@ -60,7 +60,7 @@ expect_unexercised() {
 # expect_compare EXPFILE OUT VARIANT...: judge OUT/VARIANT/results.jsonl
 # for each variant; print the table; return 1 on any mismatch.
 expect_compare() {
-	local exp=$1 out=$2 rules v bad=0 judged=$2/expectations.jsonl miss
+	local exp=$1 out=$2 rules v bad=0 extra=0 judged=$2/expectations.jsonl miss
 	shift 2
 	rules=$(expect_rules "$exp")
 	: >"$judged"
@@ -68,7 +68,7 @@ expect_compare() {
 	for v in "$@"; do
 		if [[ ! -s $out/$v/results.jsonl ]]; then
 			printf '%-20s %-22s %-10s %-6s %s\n' "$v" '*' '-' NO 'no results: build or boot failed'
-			bad=1
+			bad=1 extra=$((extra + 1))
 			continue
 		fi
 		expect_judge "$rules" "$v" "$out/$v/results.jsonl" >"$out/$v/expect.jsonl"
@@ -80,7 +80,7 @@ expect_compare() {
 		miss=$(expect_unexercised "$rules" "$v" "$out/$v/expect.jsonl")
 		if [[ -n $miss ]]; then
 			printf '%s: %s\n' "$v" "$miss" | sed 's/^/# unexercised rule: /'
-			bad=1
+			bad=1 extra=$((extra + $(grep -c . <<<"$miss")))
 		fi
 	done
 	if [[ -n $(jq -c 'select(.ok | not)' "$judged") ]]; then
@@ -91,7 +91,7 @@ expect_compare() {
 	jq -rs '[.[] | select(.gaps > 0)] | "# gap ranges that matched the predicted ranges exactly: \(map(.gaps_matched) | add // 0)/\(map(.gaps) | add // 0)"' "$judged"
 	# Counted per case; a variant without results or an unexercised rule
 	# counts as one failure more.
-	jq -rs --argjson extra "$bad" \
+	jq -rs --argjson extra "$extra" \
 		'"kernels: \(map(select(.ok)) | length) passed, \((map(select(.ok | not)) | length) + $extra) failed"' "$judged"
 	return "$bad"
 }
