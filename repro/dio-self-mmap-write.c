@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dio-self-mmap-write - O_DIRECT write from a shared mapping of the same file
+ *
+ * Fixes: 51bd9563b678 ("btrfs: fix deadlock due to page faults during direct IO reads and writes")
+ * fstests: generic/729 generic/647
+ * Params: size offset chunk fault engine async hang_timeout
+ * May-hang: yes
+ *
+ * The file is filled with buffered writes, fsynced and dropped from the
+ * page cache (POSIX_FADV_DONTNEED); then a fresh MAP_SHARED mapping of its
+ * range [0, size) is the source of an O_DIRECT write to [offset,
+ * offset+size): --offset 0 writes the range onto itself (generic/729's
+ * shape), 0 < offset < size overlaps it, offset >= size is another range
+ * of the same file (generic/647's shape). --fault makes pages of the
+ * mapping resident first (a partly resident mapping); --engine uring
+ * writes through io_uring (--async: IOSQE_ASYNC).
+ *
+ * iomap invalidates the target range before it faults the buffer in, so
+ * the write must fault on pages of the very range it is writing; if the
+ * filesystem lets that fault happen with the range locked (btrfs without
+ * the nofault retry of 51bd9563b678), the write never returns. The write
+ * runs in a child; the parent is a watchdog: no return within
+ * --hang-timeout seconds is FAIL (hang). It then records where the child
+ * is stuck (/proc/PID/task/<tid>/stack, wchan, state), triggers sysrq w so
+ * the kernel logs blocked tasks, kills the child without waiting for it,
+ * never touches the file again (the child holds its inode lock) and exits.
+ *
+ * The file's content is periodic with period offset (sector x carries the
+ * pattern of offset x mod offset), so the write stores exactly what was
+ * there, whatever order the kernel copies overlapping ranges in. A
+ * finished write is checked like every reproducer (zero / stale /
+ * misplaced / garbage ranges, FIEMAP, file size). By construction this
+ * cannot see the partial-DIO hole (b73a6fd1b1ef): a lost write leaves the
+ * old, identical extent, so on that kernel this reproducer PASSes.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "diogap.h"
+
+#define SHORT_KEEP 16
+#define STACK_LINES 24   /* per task, in JSON and KTAP */
+#define MAX_TASKS 16
+#define FILL_PIECE (1u << 20)
+
+enum phase { PH_SETUP, PH_WRITING, PH_WRITTEN };
+
+struct short_write {
+	uint64_t off, asked;
+	int64_t got;
+};
+
+/* Shared between the watchdog and the writer (MAP_SHARED|MAP_ANONYMOUS). */
+struct shared {
+	volatile int phase;
+	volatile uint64_t t_write_start, t_write_end; /* CLOCK_MONOTONIC us */
+	int werr;            /* errno of a failed write call, 0 if none */
+	uint64_t werr_off;
+	unsigned nshort, eagain;
+	struct short_write shorts[SHORT_KEEP];
+	size_t resident;     /* mapped pages right before the write (PTEs) */
+	size_t cached_after_drop, cached_before_write; /* page cache, mincore */
+	char msg[256];       /* why the child gave up (exit 2 or 4) */
+	unsigned char seen[]; /* per page of the mapping */
+};
+
+struct self_run {
+	const struct dg_opts *o;
+	uint64_t run_id;
+	unsigned iteration;
+	uint64_t page, npages, maplen;
+	struct shared *sh;
+	int errfd;           /* memfd: the writer's stderr (a library CHECK) */
+};
+
+/* ---- the file's content ----------------------------------------------- */
+
+/* The offset sector x's pattern names: periodic with period --offset. */
+static uint64_t name_of(const struct dg_opts *o, uint64_t x)
+{
+	return o->offset ? x % o->offset : x;
+}
+
+static void fill_content(const struct self_run *s, char *buf, uint64_t start,
+			 size_t len)
+{
+	size_t k;
+
+	for (k = 0; k < len; k += DG_SECTOR)
+		dg_pattern_fill(buf + k, DG_SECTOR, name_of(s->o, start + k),
+				s->run_id, s->iteration);
+}
+
+/* ---- the writer (child) ------------------------------------------------
+ * No stdio, no CHECK (it would exit() through the parent's atexit handlers
+ * and stdio buffers): errors go to the shared block, then _exit(). */
+
+static struct shared *child_sh;
+
+static void child_fail(int code, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 2, 3)));
+static void child_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(child_sh->msg, sizeof(child_sh->msg), fmt, ap);
+	va_end(ap);
+	_exit(code);
+}
+
+#define CCHECK(expr) \
+	do { \
+		if (!(expr)) \
+			child_fail(DG_BROKEN, "%s:%d: %s: %s", __FILE__, __LINE__, \
+				   #expr, strerror(errno)); \
+	} while (0)
+
+/* The writer must not keep the watchdog's stdout, stderr or --json file
+ * open: a reader waiting for EOF would wait for a stuck process. Its
+ * stderr goes to a memfd the watchdog reads after it exits. */
+static void child_detach(int errfd)
+{
+	int fd = open("/dev/null", O_RDWR);
+	int i;
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+	}
+	dup2(errfd, 2);
+	if (close_range(3, ~0U, 0))
+		for (i = 3; i < 1024; i++)
+			close(i);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void child_pwrite_all(int fd, const char *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == ENOSPC || errno == EDQUOT))
+			child_fail(DG_BROKEN, "filling the file at %" PRIu64 ": %s (scratch filesystem full)",
+				   off, strerror(errno));
+		CCHECK(n > 0);
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+}
+
+static void child_fill(const struct self_run *s, int fd, uint64_t start,
+		       uint64_t len)
+{
+	char *buf = malloc(FILL_PIECE);
+	uint64_t done;
+
+	CCHECK(buf != NULL);
+	for (done = 0; done < len; done += FILL_PIECE) {
+		size_t n = len - done < FILL_PIECE ? (size_t)(len - done) : FILL_PIECE;
+
+		fill_content(s, buf, start + done, n);
+		child_pwrite_all(fd, buf, n, start + done);
+	}
+	free(buf);
+}
+
+static size_t cached_pages(const struct self_run *s, char *map)
+{
+	unsigned char *vec = malloc(s->npages);
+	size_t i, n = 0;
+
+	CCHECK(vec != NULL);
+	CCHECK(mincore(map, s->maplen, vec) == 0);
+	for (i = 0; i < s->npages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n;
+}
+
+static void note_short(struct shared *sh, uint64_t off, uint64_t asked,
+		       int64_t got)
+{
+	if (sh->nshort < SHORT_KEEP)
+		sh->shorts[sh->nshort] = (struct short_write){ off, asked, got };
+	sh->nshort++;
+}
+
+/* One chunk with pwrite: the rest of a short write is written again. */
+static int child_write_psync(struct shared *sh, int fd, const char *src,
+			     uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, src, len, (off_t)off);
+
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			sh->eagain++;
+			continue;
+		}
+		if (n <= 0) {
+			sh->werr = n < 0 ? errno : EIO;
+			sh->werr_off = off;
+			return -1;
+		}
+		if ((uint64_t)n < len)
+			note_short(sh, off, len, n);
+		src += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int child_write_uring(struct shared *sh, struct io_uring *ring, int fd,
+			     bool async, const char *src, uint64_t len,
+			     uint64_t off)
+{
+	struct io_uring_cqe *cqe;
+	int ret, res;
+
+	while (len) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+		CCHECK(sqe != NULL);
+		io_uring_prep_write(sqe, fd, src, (unsigned)len, off);
+		if (async)
+			sqe->flags |= IOSQE_ASYNC;
+		do
+			ret = io_uring_submit(ring);
+		while (ret == -EINTR);
+		if (ret < 0)
+			child_fail(DG_BROKEN, "io_uring_submit: %s", strerror(-ret));
+		do
+			ret = io_uring_wait_cqe(ring, &cqe);
+		while (ret == -EINTR);
+		if (ret < 0)
+			child_fail(DG_BROKEN, "io_uring_wait_cqe: %s", strerror(-ret));
+		res = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+		if (res == -EAGAIN || res == -EINTR) {
+			sh->eagain++;
+			continue;
+		}
+		if (res <= 0) {
+			sh->werr = res < 0 ? -res : EIO;
+			sh->werr_off = off;
+			return -1;
+		}
+		if ((uint64_t)res < len)
+			note_short(sh, off, len, res);
+		src += res;
+		len -= (uint64_t)res;
+		off += (uint64_t)res;
+	}
+	return 0;
+}
+
+static void child_ring(struct io_uring *ring)
+{
+	struct io_uring_probe *p;
+	int ret = io_uring_queue_init(2, ring, 0);
+
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EINVAL)
+		child_fail(DG_SKIP, "io_uring unavailable: io_uring_queue_init: %s",
+			   strerror(-ret));
+	if (ret < 0)
+		child_fail(DG_BROKEN, "io_uring_queue_init: %s", strerror(-ret));
+	p = io_uring_get_probe_ring(ring);
+	if (!p || !io_uring_opcode_supported(p, IORING_OP_WRITE))
+		child_fail(DG_SKIP, "io_uring here lacks IORING_OP_WRITE");
+	io_uring_free_probe(p);
+}
+
+static void child_main(const struct self_run *s)
+{
+	const struct dg_opts *o = s->o;
+	struct shared *sh = s->sh;
+	bool uring = o->engine && !strcmp(o->engine, "uring");
+	uint64_t chunk = o->chunk ? o->chunk : o->size, c;
+	struct dg_buf hb;
+	struct io_uring ring;
+	char *map;
+	int fd, dfd;
+	size_t i;
+
+	child_sh = sh;
+	child_detach(s->errfd);
+	if (uring)
+		child_ring(&ring);
+
+	/* the content, through the page cache, then out of it */
+	fd = open(o->file, O_RDWR | O_CLOEXEC);
+	CCHECK(fd >= 0);
+	if (o->offset < o->size) {
+		child_fill(s, fd, 0, o->offset + o->size);
+	} else {
+		child_fill(s, fd, 0, o->size);
+		child_fill(s, fd, o->offset, o->size);
+	}
+	CCHECK(fsync(fd) == 0);
+	CCHECK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	dfd = open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC);
+	CCHECK(dfd >= 0);
+
+	map = mmap(NULL, s->maplen, PROT_READ, MAP_SHARED, fd, 0);
+	CCHECK(map != MAP_FAILED);
+	sh->cached_after_drop = cached_pages(s, map);
+
+	/* the pages the pattern asks for: one read each (fault-around may map
+	 * more: the measurement below records what really is there) */
+	memset(&hb, 0, sizeof(hb));
+	hb.map = map;
+	hb.len = s->maplen;
+	hb.page = s->page;
+	hb.npages = s->npages;
+	hb.fd = -1;
+	hb.want = malloc(s->npages);
+	hb.seen = malloc(s->npages);
+	CCHECK(hb.want && hb.seen);
+	{
+		char err[160];
+
+		if (dg_fault_want(o->fault, o->size, s->page, o->chunk, hb.want,
+				  err, sizeof(err)))
+			child_fail(DG_BROKEN, "--fault: %s", err);
+	}
+	for (i = 0; i < s->npages; i++)
+		if (hb.want[i])
+			(void)*(volatile char *)(map + i * s->page);
+
+	sh->resident = dg_buf_measure(&hb);
+	sh->cached_before_write = cached_pages(s, map);
+	memcpy(sh->seen, hb.seen, s->npages);
+
+	sh->t_write_start = dg_now_us();
+	sh->phase = PH_WRITING;
+	for (c = 0; c < o->size; c += chunk) {
+		uint64_t len = o->size - c < chunk ? o->size - c : chunk;
+		int ret = uring ? child_write_uring(sh, &ring, dfd, o->async,
+						    map + c, len, o->offset + c)
+				: child_write_psync(sh, dfd, map + c, len,
+						    o->offset + c);
+
+		if (ret)
+			break;
+	}
+	sh->t_write_end = dg_now_us();
+	sh->phase = PH_WRITTEN;
+
+	if (uring)
+		io_uring_queue_exit(&ring);
+	munmap(map, s->maplen);
+	close(dfd);
+	close(fd);
+	_exit(0);
+}
+
+/* ---- the watchdog (parent) -------------------------------------------- */
+
+struct sbuf {
+	char s[16384];
+	size_t n;
+};
+
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->n >= sizeof(b->s))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->n += (size_t)n < sizeof(b->s) - b->n ? (size_t)n
+							 : sizeof(b->s) - b->n - 1;
+}
+
+static void sb_json_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			sb_add(b, "\\%c", c);
+		else if (c < 0x20)
+			sb_add(b, "\\u%04x", c);
+		else
+			sb_add(b, "%c", c);
+	}
+	sb_add(b, "\"");
+}
+
+/* Read a small /proc file into buf ("" when it cannot be read). */
+static void read_proc(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = -1;
+
+	buf[0] = '\0';
+	if (fd >= 0) {
+		got = read(fd, buf, n - 1);
+		close(fd);
+	}
+	buf[got > 0 ? got : 0] = '\0';
+}
+
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
+/* "State:\tD (disk sleep)" out of /proc/.../status. */
+static void task_state(const char *dir, char *out, size_t n)
+{
+	char path[192], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "%.160s/status", dir);
+	read_proc(path, buf, sizeof(buf));
+	p = strstr(buf, "State:");
+	out[0] = '\0';
+	if (p) {
+		p += 6;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		snprintf(out, n, "%.*s", (int)strcspn(p, "\n"), p);
+	}
+}
+
+/* Where each task (thread) of the stuck child is: KTAP diagnostics now,
+ * JSON members into js. Returns the main wchan for the one-line diag. */
+static void collect_stuck(pid_t pid, struct sbuf *js, char *first_wchan,
+			  size_t fwn)
+{
+	char dir[64], tdir[128], path[160], comm[64], state[64], wchan[128];
+	static char stack[16384];
+	struct dirent *de;
+	DIR *d;
+	int ntask = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	first_wchan[0] = '\0';
+	sb_add(js, "\"tasks\":[");
+	d = opendir(dir);
+	while (d && (de = readdir(d)) && ntask < MAX_TASKS) {
+		char *line, *save = NULL;
+		int nl = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(tdir, sizeof(tdir), "%s/%.20s", dir, de->d_name);
+		snprintf(path, sizeof(path), "%s/comm", tdir);
+		read_proc(path, comm, sizeof(comm));
+		chomp(comm);
+		task_state(tdir, state, sizeof(state));
+		snprintf(path, sizeof(path), "%s/wchan", tdir);
+		read_proc(path, wchan, sizeof(wchan));
+		chomp(wchan);
+		snprintf(path, sizeof(path), "%s/stack", tdir);
+		read_proc(path, stack, sizeof(stack));
+
+		printf("# hang: task %s (%s) state %s wchan %s\n", de->d_name, comm,
+		       state[0] ? state : "?", wchan[0] ? wchan : "?");
+		sb_add(js, "%s{\"tid\":%s,\"comm\":", ntask ? "," : "", de->d_name);
+		sb_json_str(js, comm);
+		sb_add(js, ",\"state\":");
+		sb_json_str(js, state);
+		sb_add(js, ",\"wchan\":");
+		sb_json_str(js, wchan);
+		sb_add(js, ",\"stack\":[");
+		for (line = strtok_r(stack, "\n", &save); line && nl < STACK_LINES;
+		     line = strtok_r(NULL, "\n", &save), nl++) {
+			printf("#   %s\n", line);
+			sb_add(js, "%s", nl ? "," : "");
+			sb_json_str(js, line);
+		}
+		if (!nl)
+			printf("#   (no /proc/%s/stack here: needs root and CONFIG_STACKTRACE)\n",
+			       de->d_name);
+		sb_add(js, "]}");
+		/* the most telling wchan: a task in D state, else the first */
+		if (wchan[0] && wchan[0] != '0' &&
+		    (!first_wchan[0] || state[0] == 'D'))
+			snprintf(first_wchan, fwn, "%s (%s, %.1s)", wchan, comm, state);
+		ntask++;
+	}
+	if (d)
+		closedir(d);
+	sb_add(js, "]");
+}
+
+/* sysrq w: the kernel logs every blocked (D state) task with its stack. */
+static const char *sysrq_blocked(void)
+{
+	int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+	static char why[96];
+
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "unavailable: %s", strerror(errno));
+		return why;
+	}
+	if (write(fd, "w", 1) != 1) {
+		snprintf(why, sizeof(why), "failed: %s", strerror(errno));
+		close(fd);
+		return why;
+	}
+	close(fd);
+	return "written";
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	read_proc(path, buf, sizeof(buf));
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static void print_result_and_leave(const struct dg_opts *o, struct dg_buf *b,
+				   struct dg_result *r)
+	__attribute__((noreturn));
+/* A stuck writer holds the file's inode lock: dg_main's cleanup would
+ * unlink the file and hang beside it. Report this test, print the totals,
+ * flush, and leave with _exit (no atexit handler runs). */
+static void print_result_and_leave(const struct dg_opts *o, struct dg_buf *b,
+				   struct dg_result *r)
+{
+	printf("# the target file %s is left in place: a task stuck in the kernel holds it\n",
+	       o->file);
+	dg_ktap_result(o, b, r);
+	if (r->iteration < o->iterations)
+		printf("# iterations %u..%u not run: iteration %u is stuck\n",
+		       r->iteration + 1, o->iterations, r->iteration);
+	dg_ktap_end();
+	fflush(NULL);
+	_exit(r->verdict);
+}
+
+static void child_info(const struct self_run *s, struct dg_result *r,
+		       struct dg_buf *b);
+static void extra_json(const struct self_run *s, struct dg_result *r,
+		       const char *hang);
+
+static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
+		  struct dg_buf *b, const char *where, double waited)
+{
+	static struct sbuf js;
+	char wchan[192];
+	const char *sysrq;
+	char after;
+	int i;
+
+	js.n = 0;
+	printf("# hang: pid %d still in %s after %.1f s (timeout %g s)\n", (int)pid,
+	       where, waited, s->o->hang_timeout);
+	sb_add(&js, "\"hang\":{\"pid\":%d,\"phase\":\"%s\",\"waited_s\":%.1f,",
+	       (int)pid, where, waited);
+	collect_stuck(pid, &js, wchan, sizeof(wchan));
+	sysrq = sysrq_blocked();
+	printf("# hang: sysrq w (blocked tasks to the kernel log): %s\n", sysrq);
+	kill(pid, SIGKILL);
+	/* a task in uninterruptible sleep does not die: say which it was */
+	for (i = 0; i < 25 && (after = proc_state(pid)) != 'Z' && after != '?'; i++)
+		usleep(20000);
+	after = proc_state(pid);
+	printf("# hang: after SIGKILL the child is %s\n",
+	       after == 'Z' || after == '?' ? "gone" : "still there (unkillable)");
+	sb_add(&js, ",\"sysrq_w\":");
+	sb_json_str(&js, sysrq);
+	sb_add(&js, ",\"after_sigkill\":\"%s\"}",
+	       after == 'Z' || after == '?' ? "exited" : "stuck");
+	child_info(s, r, b);
+	extra_json(s, r, js.s);
+	if (!strcmp(where, "setup")) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "setup (fill, fsync, fadvise, mmap) did not finish in %.0f s; stuck in %.120s",
+			 waited, wchan[0] ? wchan : "?");
+		r->verdict = DG_BROKEN;
+	} else {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "hang: the O_DIRECT write did not return in %g s (%.30s); stuck in %.120s",
+			 s->o->hang_timeout, where, wchan[0] ? wchan : "?");
+		r->verdict = DG_FAIL;
+	}
+	r->diag = r->diag_buf;
+	print_result_and_leave(s->o, b, r);
+}
+
+/* Wait for the writer; the clock runs per phase. Returns its wait status. */
+static int watch(const struct self_run *s, pid_t pid, struct dg_result *r,
+		 struct dg_buf *b)
+{
+	const double setup_s = s->o->hang_timeout * 2 > 60 ? s->o->hang_timeout * 2 : 60;
+	uint64_t t0 = dg_now_us(), now, written_at = 0;
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+	int status;
+
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return status;
+		if (w < 0 && errno != EINTR)
+			dg_die_at(__FILE__, __LINE__, "waitpid", errno);
+		now = dg_now_us();
+		switch (s->sh->phase) {
+		case PH_SETUP:
+			if (now - t0 > setup_s * 1e6)
+				stuck(s, pid, r, b, "setup", (double)(now - t0) / 1e6);
+			break;
+		case PH_WRITING:
+			if (now - s->sh->t_write_start > s->o->hang_timeout * 1e6)
+				stuck(s, pid, r, b, "write",
+				      (double)(now - s->sh->t_write_start) / 1e6);
+			break;
+		default:
+			/* the write returned; munmap, close and exit remain */
+			if (!written_at)
+				written_at = now;
+			if (now - written_at > s->o->hang_timeout * 1e6)
+				stuck(s, pid, r, b, "teardown after the write",
+				      (double)(now - written_at) / 1e6);
+			break;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* Read back [start, start+len) and classify against the periodic content. */
+static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
+			   uint64_t len, struct dg_ranges *gaps, int *err)
+{
+	size_t align = s->o->mem_align > s->page ? s->o->mem_align : s->page;
+	char *got = dg_xaligned(align, (len + align - 1) / align * align);
+	char *want = dg_xmalloc(len);
+	ssize_t n = dg_read_back(fd, got, len, start);
+	size_t k, bad = 0;
+
+	if (n < 0) {
+		*err = (int)-n;
+		free(got);
+		free(want);
+		return (size_t)-1;
+	}
+	fill_content(s, want, start, len);
+	for (k = 0; k < len; k += DG_SECTOR) {
+		enum dg_class c = dg_classify(got + k, want + k,
+					      name_of(s->o, start + k), s->run_id,
+					      s->iteration);
+
+		if (c != DG_OK) {
+			dg_ranges_add(gaps, start + k, start + k + DG_SECTOR, c);
+			bad++;
+		}
+	}
+	free(got);
+	free(want);
+	return bad;
+}
+
+static int verify(const struct self_run *s, struct dg_result *r)
+{
+	const struct dg_opts *o = s->o;
+	int fd = CHECK_SYS(open(o->file, O_RDONLY | O_DIRECT | O_CLOEXEC));
+	uint64_t t0 = dg_now_us();
+	size_t bad, more = 0;
+	struct stat st;
+	int err = 0;
+
+	r->size_expected = o->offset + o->size;
+	if (o->offset < o->size) {
+		bad = verify_range(s, fd, 0, o->offset + o->size, &r->gaps, &err);
+	} else {
+		bad = verify_range(s, fd, 0, o->size, &r->gaps, &err);
+		if (bad != (size_t)-1)
+			more = verify_range(s, fd, o->offset, o->size, &r->gaps, &err);
+	}
+	r->verify_us = dg_now_us() - t0;
+	if (bad == (size_t)-1 || more == (size_t)-1) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "reading the file back failed: %s (a checksum error shows in dmesg)",
+			 strerror(err));
+		r->diag = r->diag_buf;
+		close(fd);
+		return DG_BROKEN;
+	}
+	bad += more;
+	CHECK_SYS(fstat(fd, &st));
+	r->size_seen = (uint64_t)st.st_size;
+	if (bad)
+		dg_gaps_fiemap(fd, &r->gaps);
+	close(fd);
+	if (bad) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "%zu bad sectors in %zu ranges, first [%" PRIu64 ", %" PRIu64 ") %s",
+			 bad, r->gaps.n, r->gaps.r[0].start, r->gaps.r[0].end,
+			 dg_class_name(r->gaps.r[0].cls));
+		r->diag = r->diag_buf;
+		return DG_FAIL;
+	}
+	if (r->size_seen != r->size_expected) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "file size %" PRIu64 ", expected %" PRIu64, r->size_seen,
+			 r->size_expected);
+		r->diag = r->diag_buf;
+		return DG_FAIL;
+	}
+	return DG_PASS;
+}
+
+static const char *relation(const struct dg_opts *o)
+{
+	return !o->offset ? "same" : o->offset < o->size ? "overlap" : "disjoint";
+}
+
+/* What the writer reported: residency, timing, short writes. */
+static void child_info(const struct self_run *s, struct dg_result *r,
+		       struct dg_buf *b)
+{
+	const struct shared *sh = s->sh;
+
+	memcpy(b->seen, sh->seen, s->npages);
+	b->source = sh->phase >= PH_WRITING ? "pagemap" : "none";
+	r->resident_pages = sh->resident;
+	if (sh->phase == PH_WRITTEN)
+		r->write_us = sh->t_write_end - sh->t_write_start;
+	else if (sh->phase == PH_WRITING)
+		r->write_us = dg_now_us() - sh->t_write_start;
+}
+
+/* Reproducer members of the JSON record; hang (or NULL) is the "hang"
+ * member built by stuck(). */
+static void extra_json(const struct self_run *s, struct dg_result *r,
+		       const char *hang)
+{
+	static struct sbuf js;
+	const struct shared *sh = s->sh;
+	unsigned i;
+
+	js.n = 0;
+	sb_add(&js, "\"mapping\":[0,%" PRIu64 "],\"target\":[%" PRIu64 ",%" PRIu64
+	       "],\"ranges\":\"%s\",\"page_cache_after_drop\":%zu,"
+	       "\"page_cache_before_write\":%zu,\"eagain\":%u,\"short_writes\":%u,\"short\":[",
+	       s->o->size, s->o->offset, s->o->offset + s->o->size, relation(s->o),
+	       sh->cached_after_drop, sh->cached_before_write, sh->eagain, sh->nshort);
+	for (i = 0; i < sh->nshort && i < SHORT_KEEP; i++)
+		sb_add(&js, "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]", i ? "," : "",
+		       sh->shorts[i].off, sh->shorts[i].asked, sh->shorts[i].got);
+	sb_add(&js, "]");
+	if (hang)
+		sb_add(&js, ",%s", hang);
+	r->extra_json = js.s;
+	for (i = 0; i < sh->nshort && i < 8; i++)
+		printf("# short write: offset %" PRIu64 " asked %" PRIu64 " wrote %" PRId64 "\n",
+		       sh->shorts[i].off, sh->shorts[i].asked, sh->shorts[i].got);
+	if (sh->cached_after_drop)
+		printf("# note: %zu of %" PRIu64 " mapped pages were still in the page cache after POSIX_FADV_DONTNEED\n",
+		       sh->cached_after_drop, s->npages);
+}
+
+static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
+	       struct dg_result *r, struct dg_buf *b)
+{
+	struct self_run s = { .o = o, .run_id = run_id, .iteration = iteration };
+	size_t shlen;
+	pid_t pid;
+	int status, v;
+
+	if (o->buf != DG_BUF_MEMFD)
+		dg_usage_error("--buffer: the buffer of %s is always a mapping of the target file",
+			       o->rp->name);
+	if (o->async && strcmp(o->engine, "uring"))
+		dg_usage_error("--async needs --engine uring");
+	s.page = (uint64_t)sysconf(_SC_PAGESIZE);
+	s.npages = (o->size + s.page - 1) / s.page;
+	s.maplen = s.npages * s.page;
+	shlen = sizeof(struct shared) + s.npages;
+	s.sh = mmap(NULL, shlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		    -1, 0);
+	CHECK(s.sh != MAP_FAILED);
+
+	/* what the output needs of a buffer; the mapping lives in the child */
+	b->page = s.page;
+	b->npages = s.npages;
+	b->len = s.maplen;
+	b->want = dg_xmalloc(s.npages);
+	b->seen = dg_xmalloc(s.npages);
+	b->source = "none";
+	{
+		char err[160];
+
+		if (dg_fault_want(o->fault, o->size, s.page, o->chunk, b->want, err,
+				  sizeof(err)))
+			dg_usage_error("--fault: %s", err);
+	}
+	s.errfd = CHECK_SYS(memfd_create("diogap-writer-stderr", MFD_CLOEXEC));
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		child_main(&s);
+
+	status = watch(&s, pid, r, b); /* does not return on a hang */
+	child_info(&s, r, b);
+	extra_json(&s, r, NULL);
+
+	if (!WIFEXITED(status)) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf), "writer killed by signal %d (%s)",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+		r->diag = r->diag_buf;
+		v = DG_BROKEN;
+	} else if (WEXITSTATUS(status) != 0) {
+		char err[200] = "";
+
+		if (!s.sh->msg[0] && pread(s.errfd, err, sizeof(err) - 1, 0) > 0)
+			chomp(err);
+		snprintf(r->diag_buf, sizeof(r->diag_buf), "writer: %.200s",
+			 s.sh->msg[0] ? s.sh->msg : err[0] ? err : "exit 2, no message");
+		r->diag = r->diag_buf;
+		v = WEXITSTATUS(status) == DG_SKIP ? DG_SKIP : DG_BROKEN;
+	} else if (s.sh->werr) {
+		v = dg_write_failed(s.sh->werr, s.sh->werr_off, r);
+	} else {
+		v = verify(&s, r);
+	}
+	munmap(s.sh, shlen);
+	close(s.errfd);
+	return r->verdict = v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct dg_repro rp = {
+		.name = "dio-self-mmap-write",
+		.describe = DG_DESCRIBE,
+		.engines = "psync|uring",
+		.run = run,
+	};
+
+	return dg_main(&rp, argc, argv);
+}
