@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+/* check.c - checked calls, allocation, outcomes. A setup error is BROKEN. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "diogap.h"
+
+const char *dg_prog = "diogap";
+
+const char *dg_verdict_name(int v)
+{
+	switch (v) {
+	case DG_PASS:
+		return "PASS";
+	case DG_FAIL:
+		return "FAIL";
+	case DG_SKIP:
+		return "SKIP";
+	default:
+		return "BROKEN";
+	}
+}
+
+/* Rank: SKIP < PASS < BROKEN < FAIL; anything unknown counts as BROKEN. */
+static int rank(int v)
+{
+	switch (v) {
+	case DG_SKIP:
+		return 0;
+	case DG_PASS:
+		return 1;
+	case DG_FAIL:
+		return 3;
+	default:
+		return 2;
+	}
+}
+
+int dg_verdict_merge(int a, int b)
+{
+	int w = rank(a) >= rank(b) ? a : b;
+
+	return rank(w) == 2 ? DG_BROKEN : w;
+}
+
+void dg_die_at(const char *file, int line, const char *what, int err)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s:%d: %s: %s\n", dg_prog, file, line, what,
+		err ? strerror(err) : "failed");
+	exit(DG_BROKEN);
+}
+
+void dg_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", dg_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(DG_BROKEN);
+}
+
+uint64_t dg_now_us(void)
+{
+	struct timespec ts;
+
+	CHECK(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void *dg_xmalloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+
+	if (!p)
+		dg_die_at(__FILE__, __LINE__, "calloc", ENOMEM);
+	return p;
+}
+
+void *dg_xaligned(size_t align, size_t n)
+{
+	void *p = NULL;
+	int err = posix_memalign(&p, align, n ? n : 1);
+
+	if (err)
+		dg_die_at(__FILE__, __LINE__, "posix_memalign", err);
+	memset(p, 0, n);
+	return p;
+}

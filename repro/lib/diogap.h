@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * diogap.h - the shared API of the reproducers (repro/lib/).
+ *
+ * A reproducer is one .c file in repro/ that fills a struct dg_repro and
+ * calls dg_main(). The library does options, buffers with exact page
+ * residency, the self-describing data pattern, read-back verification with
+ * gap classification, prediction, and KTAP / JSON Lines output.
+ */
+#ifndef DIOGAP_H
+#define DIOGAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sys/types.h>
+
+/* Outcomes, the same numbers in C and in the harness (harness/lib/common.sh). */
+enum dg_verdict { DG_PASS = 0, DG_FAIL = 1, DG_BROKEN = 2, DG_SKIP = 4 };
+const char *dg_verdict_name(int v);
+/* Worst of two outcomes: FAIL > BROKEN > PASS > SKIP. */
+int dg_verdict_merge(int a, int b);
+
+/* ---- checked calls (check.c) --------------------------------------------
+ * A failing call prints "file:line: expr: strerror" to stderr and exits
+ * DG_BROKEN: a setup error is never a FAIL. */
+void dg_die_at(const char *file, int line, const char *what, int err)
+	__attribute__((noreturn));
+#define CHECK(expr) \
+	do { \
+		if (!(expr)) \
+			dg_die_at(__FILE__, __LINE__, #expr, errno); \
+	} while (0)
+/* CHECK_SYS(call): call returns -1 and sets errno on error. */
+#define CHECK_SYS(call) \
+	({ \
+		__typeof__(call) dg_r_ = (call); \
+		if (dg_r_ == -1) \
+			dg_die_at(__FILE__, __LINE__, #call, errno); \
+		dg_r_; \
+	})
+/* Program name used in messages (set by dg_main from argv[0]). */
+extern const char *dg_prog;
+uint64_t dg_now_us(void);             /* CLOCK_MONOTONIC, microseconds */
+void *dg_xmalloc(size_t n);           /* zeroed, never NULL */
+void *dg_xaligned(size_t align, size_t n); /* zeroed, never NULL */
+/* Bad input: one line "repro: msg" on stderr, exit DG_BROKEN. */
+void dg_usage_error(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+
+/* ---- options (opts.c) ---------------------------------------------------- */
+enum dg_buf_kind { DG_BUF_MEMFD, DG_BUF_ANON, DG_BUF_FILE };
+
+struct dg_opts {
+	uint64_t size;         /* --size, bytes written per iteration */
+	uint64_t offset;       /* --offset, file offset of the first byte */
+	uint64_t chunk;        /* --chunk, bytes per write call; 0 = size */
+	const char *fault;     /* --fault PATTERN, default "first" */
+	enum dg_buf_kind buf;  /* --buffer memfd|anon|file:PATH */
+	const char *buf_path;  /* PATH of file:PATH */
+	const char *engine;    /* --engine, reproducer-specific, may be NULL */
+	unsigned qd;           /* --qd, io_uring writes in flight */
+	bool fixed_buffers;    /* --fixed-buffers */
+	bool async;            /* --async (IOSQE_ASYNC) */
+	double hang_timeout;   /* --hang-timeout S (may-hang reproducers) */
+	unsigned iterations;   /* --iterations N, default 1 */
+	uint64_t seed;         /* --seed N, default from time; always printed */
+	bool seed_set;         /* --seed was given */
+	const char *json_path; /* --json FILE, append JSON Lines */
+	bool keep;             /* --keep the target file on FAIL */
+	bool any_fs;           /* --any-fs: do not insist on btrfs */
+	bool nocow;            /* --nocow: chattr +C the new target file */
+	const char *target;    /* positional TARGET directory */
+	/* Filled by the library after validation: */
+	const struct dg_repro *rp; /* the reproducer being run */
+	unsigned dio_align;    /* offset/size alignment the kernel asks for */
+	unsigned mem_align;    /* buffer alignment */
+	const char *align_source; /* "statx", "blkdev" or "st_blksize" */
+	const char *fstype;    /* "btrfs", "ext4", "tmpfs", ... */
+	const char *datasum;   /* btrfs data checksums on the file: yes|no|n/a */
+	char file[4096];       /* the target file dg_main created in TARGET */
+	char argv_line[1024];  /* canonical command line incl. --seed (rerun) */
+};
+/* Parse "4096", "64K", "1M", "2G" (binary units). -1 on nonsense/overflow. */
+int dg_parse_size(const char *s, uint64_t *out);
+/* Parse options into o (exits 2 on bad input, 0 after --describe/--help),
+ * then validate the target and fill the library fields. */
+struct dg_repro;
+void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
+		   struct dg_opts *o);
+/* Once o->file exists (open fd): DIO alignment (statx STATX_DIOALIGN on the
+ * file, else btrfs sectorsize, else the device's logical block size, else
+ * st_blksize) and checks of size/offset/chunk against it; datasum. */
+void dg_opts_file(struct dg_opts *o, int fd);
+
+/* ---- fault patterns and residency (fault.c, buffer.c) --------------------
+ * PATTERN: first | none | all | stride:N | random:SEED:PCT | pages:LIST
+ * (LIST: comma separated page numbers or ranges a-b). dg_fault_want()
+ * sets want[i] = 1 for each page of a len-byte buffer (ceil(len/page)
+ * pages) that the pattern asks to be resident. `first` is the first page of
+ * every write call: calls are chunk bytes each (chunk 0 = one call), so
+ * with chunk = len it is the first page of the buffer (generic/708).
+ * Returns 0, or -1 with a message in err. */
+int dg_fault_want(const char *pattern, uint64_t len, size_t page,
+		  uint64_t chunk, unsigned char *want, char *err, size_t errlen);
+
+struct dg_buf {
+	char *map;             /* the mapping the write reads from */
+	size_t len;            /* bytes, a multiple of page */
+	size_t page;           /* page size */
+	size_t npages;
+	int fd;                /* memfd / file backing store, -1 for anon */
+	unsigned char *want;   /* what the pattern asked for, per page */
+	unsigned char *seen;   /* residency measured right before the write */
+	const char *source;    /* "pagemap" or "mincore": how seen was measured */
+	/* internal */
+	char *expect;          /* what a correct write stores (len bytes) */
+	char *tmp_path;        /* file:DIR backing file we created, or NULL */
+};
+/* Fill the backing store with data (through write(), never the mapping, for
+ * memfd/file; for anon, only wanted pages are written, the rest stay
+ * untouched and read as zeros), map fresh, zap, make exactly the wanted
+ * pages resident. */
+void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
+		    const void *data, size_t len, const unsigned char *want);
+/* Measure residency now (pagemap present bit; mincore if pagemap is not
+ * available). Returns the number of resident pages. */
+size_t dg_buf_measure(struct dg_buf *b);
+/* Re-measure pages [first, first+n) only (right before one write call);
+ * returns how many of them are resident. */
+size_t dg_buf_measure_range(struct dg_buf *b, size_t first, size_t n);
+/* Resident pages in seen[]. */
+size_t dg_buf_resident(const struct dg_buf *b);
+/* What the buffer holds = what a correct write stores (anon: zeros on
+ * pages that were never touched). Points into an internal copy. */
+const void *dg_buf_expected(const struct dg_buf *b);
+void dg_buf_release(struct dg_buf *b);
+
+/* ---- data pattern (pattern.c) --------------------------------------------
+ * Every 512-byte sector starts with a header; the rest is filler derived
+ * from the header, so a sector names its own offset, run and iteration. */
+#define DG_SECTOR 512
+struct dg_sector_hdr {
+	uint64_t magic;        /* DG_MAGIC */
+	uint64_t offset;       /* file offset of this sector */
+	uint64_t run_id;       /* random per process run (from --seed) */
+	uint32_t iteration;
+	uint32_t csum;         /* over the whole sector with csum = 0 */
+};
+#define DG_MAGIC 0x70616764696f6764ULL /* "dgoidgap" */
+void dg_pattern_fill(void *buf, size_t len, uint64_t file_offset,
+		     uint64_t run_id, uint32_t iteration);
+/* Checksum of one sector as stored in its header (csum field taken as 0). */
+uint32_t dg_sector_csum(const void *sector);
+/* The sector carries a well-formed header (magic and checksum right). */
+bool dg_sector_valid(const void *sector);
+
+/* ---- verification (verify.c) -------------------------------------------- */
+enum dg_class { DG_OK, DG_ZERO, DG_STALE, DG_MISPLACED, DG_GARBAGE };
+const char *dg_class_name(enum dg_class c); /* ok zero stale misplaced garbage */
+/* Classify one sector read at file_offset against the expected sector. */
+enum dg_class dg_classify(const void *got, const void *want,
+			  uint64_t file_offset, uint64_t run_id,
+			  uint32_t iteration);
+
+struct dg_range {
+	uint64_t start, end;   /* [start, end) in file offsets */
+	enum dg_class cls;
+	int extent;            /* zero ranges: 1 inside an extent, 0 a hole, -1 unknown */
+};
+struct dg_ranges {
+	struct dg_range *r;
+	size_t n, cap;
+};
+void dg_ranges_add(struct dg_ranges *rs, uint64_t start, uint64_t end,
+		   enum dg_class cls); /* merges with the last range if adjacent and same class */
+void dg_ranges_free(struct dg_ranges *rs);
+
+/* Compare got[] (read back from file_offset) with want[], sector by sector;
+ * append bad ranges (merged) to gaps. Returns the number of bad sectors. */
+size_t dg_verify(const void *got, const void *want, size_t len,
+		 uint64_t file_offset, uint64_t run_id, uint32_t iteration,
+		 struct dg_ranges *gaps);
+/* Read [off, off+len) of fd with O_DIRECT (fd must be O_DIRECT) into buf.
+ * Returns the bytes read (short at EOF; the rest of buf is zeroed), or
+ * -errno. */
+ssize_t dg_read_back(int fd, void *buf, size_t len, uint64_t off);
+/* Mark each zero gap as hole or zeros-in-extent with FIEMAP (extent = -1
+ * where FIEMAP is not supported). */
+void dg_gaps_fiemap(int fd, struct dg_ranges *gaps);
+
+/* ---- prediction (predict.c) ----------------------------------------------
+ * For each write call covering buffer bytes [c, c+chunk) at file offset
+ * file_off + c: if the call's first page is resident and a later page is
+ * not, a buggy kernel loses the resident run before the first non-resident
+ * page. Appends those file ranges to pred. */
+void dg_predict(const unsigned char *seen, size_t npages, size_t page,
+		uint64_t file_off, uint64_t chunk, uint64_t len,
+		struct dg_ranges *pred);
+/* True when gaps and pred hold exactly the same [start, end) ranges. */
+bool dg_ranges_match(const struct dg_ranges *gaps, const struct dg_ranges *pred);
+
+/* ---- one test's record and output (output.c) ---------------------------- */
+struct dg_result {
+	int verdict;
+	const char *name;       /* KTAP test name, no spaces */
+	unsigned iteration;
+	struct dg_ranges gaps, predicted;
+	size_t resident_pages;
+	uint64_t size_expected, size_seen;
+	uint64_t write_us, verify_us;
+	const char *diag;       /* one line reason for FAIL/BROKEN/SKIP, or NULL */
+	char diag_buf[256];     /* storage diag may point to */
+	const char *extra_json; /* reproducer-specific members ("\"k\":v,..."), or NULL */
+};
+/* KTAP: header once, one line per test, totals at the end. A FAIL also
+ * prints "# rerun: <the exact command line for this case>". */
+void dg_ktap_begin(unsigned ntests);
+void dg_ktap_result(const struct dg_opts *o, const struct dg_buf *b,
+		    const struct dg_result *r);
+int dg_ktap_end(void); /* prints totals, returns the merged verdict */
+
+/* ---- one iteration's common steps (iter.c) -------------------------------
+ * run() = dg_iter_prepare; open o->file O_DIRECT; dg_buf_measure[_range]
+ * right before writing; time the writes into r->write_us; on a write error
+ * return dg_write_failed(); else return dg_iter_verify(). */
+void dg_iter_prepare(const struct dg_opts *o, unsigned iteration,
+		     uint64_t run_id, struct dg_buf *b);
+/* A write call failed with err at file offset off: BROKEN (ENOSPC and
+ * EDQUOT are named as a full scratch filesystem, never FAIL). */
+int dg_write_failed(int err, uint64_t off, struct dg_result *r);
+/* Predict from b->seen, read back, classify, FIEMAP, st_size against
+ * r->size_expected (0: offset + size), set verdict, diag, verify_us. */
+int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
+		   uint64_t run_id, unsigned iteration, struct dg_result *r);
+
+/* ---- the reproducer's skeleton (main.c) ----------------------------------- */
+struct dg_repro {
+	const char *name;      /* binary name, e.g. "dio-partial-write" */
+	const char *describe;  /* the header block, generated from the source */
+	const char *engines;   /* "psync|pwritev", or NULL */
+	/* Run one iteration: prepare, write, verify, fill r. Returns a verdict. */
+	int (*run)(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
+		   struct dg_result *r, struct dg_buf *b);
+};
+/* Parse options, validate the target (btrfs unless --any-fs, writable,
+ * DIO alignment from statx STATX_DIOALIGN or the logical block size),
+ * create o->file (O_DIRECT unsupported: SKIP), run every iteration, print
+ * KTAP and JSON, remove the file (kept on FAIL with --keep), return the
+ * exit code. Per-reproducer options are accepted when their key is on the
+ * describe block's `Params:` line. */
+int dg_main(const struct dg_repro *rp, int argc, char **argv);
+
+#endif

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iter.c - the steps every reproducer's iteration shares: build the data
+ * and the buffer, and after the writes, verify and judge.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diogap.h"
+
+void dg_iter_prepare(const struct dg_opts *o, unsigned iteration,
+		     uint64_t run_id, struct dg_buf *b)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)o->size;
+	size_t np = (len + page - 1) / page;
+	unsigned char *want = dg_xmalloc(np);
+	char *data = dg_xmalloc(len);
+	char err[160];
+
+	if (dg_fault_want(o->fault, o->size, page, o->chunk, want, err, sizeof(err)))
+		dg_usage_error("--fault: %s", err);
+	dg_pattern_fill(data, len, o->offset, run_id, iteration);
+	dg_buf_prepare(b, o, data, len, want);
+	free(data);
+	free(want);
+}
+
+int dg_write_failed(int err, uint64_t off, struct dg_result *r)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "write at offset %" PRIu64 ": %s: the scratch filesystem is full (not a data error)",
+			 off, strerror(err));
+	else
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "write at offset %" PRIu64 " failed: %s", off, strerror(err));
+	r->diag = r->diag_buf;
+	r->verdict = DG_BROKEN;
+	return DG_BROKEN;
+}
+
+static void describe_gaps(const struct dg_result *r, size_t bad, char *out,
+			  size_t n)
+{
+	uint64_t lost = 0;
+	size_t i;
+
+	for (i = 0; i < r->gaps.n; i++)
+		lost += r->gaps.r[i].end - r->gaps.r[i].start;
+	snprintf(out, n, "%zu bad sectors (%" PRIu64 " bytes) in %zu ranges, first [%" PRIu64
+		 ", %" PRIu64 ") %s; size %" PRIu64 " expected %" PRIu64,
+		 bad, lost, r->gaps.n, r->gaps.r[0].start, r->gaps.r[0].end,
+		 dg_class_name(r->gaps.r[0].cls), r->size_seen, r->size_expected);
+}
+
+int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
+		   uint64_t run_id, unsigned iteration, struct dg_result *r)
+{
+	size_t align = o->mem_align > b->page ? o->mem_align : b->page;
+	size_t len = (size_t)o->size;
+	struct stat st;
+	/* allocated (and faulted in) before the clock starts */
+	char *got = dg_xaligned(align, (len + align - 1) / align * align);
+	uint64_t t0;
+	ssize_t n;
+	size_t bad;
+
+	r->resident_pages = dg_buf_resident(b);
+	dg_predict(b->seen, b->npages, b->page, o->offset, o->chunk, o->size,
+		   &r->predicted);
+	if (!r->size_expected)
+		r->size_expected = o->offset + o->size;
+	t0 = dg_now_us();
+	n = dg_read_back(fd, got, len, o->offset);
+	if (n < 0) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "read back [%" PRIu64 ", +%zu): %s (a checksum error shows in dmesg)",
+			 o->offset, len, strerror((int)-n));
+		r->diag = r->diag_buf;
+		free(got);
+		return r->verdict = DG_BROKEN;
+	}
+	CHECK_SYS(fstat(fd, &st));
+	r->size_seen = (uint64_t)st.st_size;
+	bad = dg_verify(got, dg_buf_expected(b), len, o->offset, run_id,
+			iteration, &r->gaps);
+	r->verify_us = dg_now_us() - t0;
+	free(got);
+	if (bad)
+		dg_gaps_fiemap(fd, &r->gaps);
+	if (bad) {
+		describe_gaps(r, bad, r->diag_buf, sizeof(r->diag_buf));
+		r->diag = r->diag_buf;
+		return r->verdict = DG_FAIL;
+	}
+	if (r->size_seen != r->size_expected) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "file size %" PRIu64 ", expected %" PRIu64 " (data in range intact)",
+			 r->size_seen, r->size_expected);
+		r->diag = r->diag_buf;
+		return r->verdict = DG_FAIL;
+	}
+	return r->verdict = DG_PASS;
+}

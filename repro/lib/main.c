@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * main.c - dg_main: the skeleton every reproducer shares. Options and
+ * target checks, the target file, the iterations, KTAP/JSON, cleanup.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "diogap.h"
+
+static char *cleanup_path; /* the target file, removed at exit unless kept */
+
+static void remove_target(void)
+{
+	if (cleanup_path)
+		unlink(cleanup_path);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static void append(char *dst, size_t n, const char *s)
+{
+	size_t l = strlen(dst);
+
+	snprintf(dst + l, n - l, "%s%s", l ? "." : "", s);
+}
+
+static void human(char *out, size_t n, uint64_t v)
+{
+	if (v && !(v % (1ULL << 30)))
+		snprintf(out, n, "%" PRIu64 "G", v >> 30);
+	else if (v && !(v % (1ULL << 20)))
+		snprintf(out, n, "%" PRIu64 "M", v >> 20);
+	else if (v && !(v % 1024))
+		snprintf(out, n, "%" PRIu64 "K", v >> 10);
+	else
+		snprintf(out, n, "%" PRIu64, v);
+}
+
+/* KTAP test name: repro[.engine][.qdN][.fixed][.async].SIZE[.cCHUNK]
+ * [.oOFFSET].FAULT.BUFFER[.nocow].iN, characters outside [A-Za-z0-9._-]
+ * replaced by '_'. */
+static void test_name(const struct dg_opts *o, unsigned it, char *out, size_t n)
+{
+	char t[64], *p;
+
+	out[0] = '\0';
+	append(out, n, o->rp->name);
+	if (o->engine)
+		append(out, n, o->engine);
+	if (strstr(o->argv_line, " --qd ")) {
+		snprintf(t, sizeof(t), "qd%u", o->qd);
+		append(out, n, t);
+	}
+	if (o->fixed_buffers)
+		append(out, n, "fixed");
+	if (o->async)
+		append(out, n, "async");
+	human(t, sizeof(t), o->size);
+	append(out, n, t);
+	if (o->chunk && o->chunk != o->size) {
+		t[0] = 'c';
+		human(t + 1, sizeof(t) - 1, o->chunk);
+		append(out, n, t);
+	}
+	if (o->offset) {
+		t[0] = 'o';
+		human(t + 1, sizeof(t) - 1, o->offset);
+		append(out, n, t);
+	}
+	append(out, n, o->fault);
+	append(out, n, o->buf == DG_BUF_MEMFD ? "memfd" : o->buf == DG_BUF_ANON ? "anon" : "file");
+	if (o->nocow)
+		append(out, n, "nocow");
+	snprintf(t, sizeof(t), "i%u", it);
+	append(out, n, t);
+	for (p = out; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
+			*p = '_';
+}
+
+static void set_nocow(const struct dg_opts *o, int fd)
+{
+	int flags = 0;
+
+	if (strcmp(o->fstype, "btrfs"))
+		dg_usage_error("--nocow needs btrfs, %s is on %s", o->target, o->fstype);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		dg_usage_error("--nocow: FS_IOC_GETFLAGS: %s", strerror(errno));
+	flags |= FS_NOCOW_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+		dg_usage_error("--nocow: FS_IOC_SETFLAGS: %s", strerror(errno));
+}
+
+/* The whole run is SKIP: one KTAP test, one JSON record, exit 4. */
+static int skip_all(const struct dg_opts *o, const char *why)
+{
+	struct dg_result r;
+
+	memset(&r, 0, sizeof(r));
+	test_name(o, 1, r.diag_buf, sizeof(r.diag_buf));
+	r.name = r.diag_buf;
+	r.verdict = DG_SKIP;
+	r.diag = why;
+	dg_ktap_begin(1);
+	dg_ktap_result(o, NULL, &r);
+	return dg_ktap_end();
+}
+
+int dg_main(const struct dg_repro *rp, int argc, char **argv)
+{
+	struct dg_opts o;
+	uint64_t run_id;
+	int fd, rc;
+	unsigned it;
+
+	dg_prog = rp->name;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	dg_opts_parse(rp, argc, argv, &o);
+
+	snprintf(o.file, sizeof(o.file), "%s/diogap-%s-%d.dat", o.target, rp->name,
+		 (int)getpid());
+	unlink(o.file); /* a leftover of an earlier process with our pid */
+	fd = open(o.file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		dg_usage_error("cannot create %s: %s", o.file, strerror(errno));
+	cleanup_path = o.file;
+	atexit(remove_target);
+	if (o.nocow)
+		set_nocow(&o, fd);
+	dg_opts_file(&o, fd);
+	close(fd);
+
+	fd = open(o.file, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (fd < 0 && errno == EINVAL) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "O_DIRECT is not supported on %s (%s)",
+			 o.target, o.fstype);
+		return skip_all(&o, why);
+	}
+	if (fd < 0)
+		dg_usage_error("open %s O_DIRECT: %s", o.file, strerror(errno));
+	close(fd);
+
+	run_id = mix64(o.seed);
+	dg_ktap_begin(o.iterations);
+	printf("# %s seed %" PRIu64 " fs %s datasum %s alignment %u (%s)\n",
+	       rp->name, o.seed, o.fstype, o.datasum, o.dio_align, o.align_source);
+	if (!strcmp(o.datasum, "yes"))
+		printf("# note: kernels with 968f19c5b1b7 (v6.14+) turn O_DIRECT writes to files with data checksums into buffered writes; --nocow or mount -o nodatasum tests the DIO path there\n");
+	for (it = 1; it <= o.iterations; it++) {
+		struct dg_result r;
+		struct dg_buf b;
+		char name[256];
+
+		memset(&r, 0, sizeof(r));
+		memset(&b, 0, sizeof(b));
+		b.fd = -1;
+		test_name(&o, it, name, sizeof(name));
+		r.name = name;
+		r.iteration = it;
+		r.verdict = rp->run(&o, it, run_id, &r, &b);
+		dg_ktap_result(&o, &b, &r);
+		dg_buf_release(&b);
+		dg_ranges_free(&r.gaps);
+		dg_ranges_free(&r.predicted);
+	}
+	rc = dg_ktap_end();
+	if (rc == DG_FAIL && o.keep) {
+		printf("# kept the target file: %s\n", o.file);
+		cleanup_path = NULL;
+	}
+	return rc;
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * output.c - KTAP v1 on stdout (diagnostics before each result line, whole
+ * lines, flushed) and one JSON object per test appended to --json FILE.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "diogap.h"
+
+#define MAX_LISTED 16 /* gap lines in KTAP; JSON always has them all */
+
+static unsigned ktap_n, n_pass, n_fail, n_skip, n_err;
+static int merged = -1;
+
+/* ---- a growing string -------------------------------------------------- */
+struct sb {
+	char *s;
+	size_t len, cap;
+};
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t left = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, left, fmt, ap);
+		va_end(ap);
+		CHECK(n >= 0);
+		if ((size_t)n < left) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = (b->cap + (size_t)n + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		CHECK(b->s);
+	}
+}
+
+static void sb_str(struct sb *b, const char *s)
+{
+	if (!s) {
+		sb_printf(b, "null");
+		return;
+	}
+	sb_printf(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			sb_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			sb_printf(b, "\\u%04x", c);
+		else
+			sb_printf(b, "%c", c);
+	}
+	sb_printf(b, "\"");
+}
+
+static void sb_ranges(struct sb *b, const struct dg_ranges *rs, bool cls)
+{
+	size_t i;
+
+	sb_printf(b, "[");
+	for (i = 0; i < rs->n; i++) {
+		sb_printf(b, "%s[%" PRIu64 ",%" PRIu64, i ? "," : "",
+			  rs->r[i].start, rs->r[i].end);
+		if (cls)
+			sb_printf(b, ",\"%s\"", dg_class_name(rs->r[i].cls));
+		sb_printf(b, "]");
+	}
+	sb_printf(b, "]");
+}
+
+static const char *extent_name(const struct dg_range *g)
+{
+	return g->extent == 0 ? "hole" : g->extent == 1 ? "extent" : "unknown";
+}
+
+static bool takes(const struct dg_opts *o, const char *key)
+{
+	const char *p = o->rp && o->rp->describe ? strstr(o->rp->describe, "Params:") : NULL;
+	const char *eol = p ? strchr(p, '\n') : NULL;
+	size_t k = strlen(key);
+
+	for (; p && *p && (!eol || p < eol); p++)
+		if (!strncmp(p, key, k) && (p[-1] == ' ' || p[-1] == '\t') &&
+		    (p[k] == ' ' || p[k] == '\n' || p[k] == '\t' || !p[k]))
+			return true;
+	return false;
+}
+
+static const char *kernel_release(void)
+{
+	static struct utsname u;
+	static bool done;
+
+	if (!done) {
+		CHECK(uname(&u) == 0);
+		done = true;
+	}
+	return u.release;
+}
+
+static void json_record(const struct dg_opts *o, const struct dg_buf *b,
+			const struct dg_result *r)
+{
+	struct sb j = { 0 };
+	size_t i;
+	int fd;
+
+	sb_printf(&j, "{\"repro\":");
+	sb_str(&j, o->rp ? o->rp->name : NULL);
+	sb_printf(&j, ",\"name\":");
+	sb_str(&j, r->name);
+	sb_printf(&j, ",\"verdict\":\"%s\",\"iteration\":%u,\"iterations\":%u",
+		  dg_verdict_name(r->verdict), r->iteration, o->iterations);
+	sb_printf(&j, ",\"size\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"chunk\":%" PRIu64,
+		  o->size, o->offset, o->chunk ? o->chunk : o->size);
+	sb_printf(&j, ",\"fault\":");
+	sb_str(&j, o->fault);
+	sb_printf(&j, ",\"buffer\":\"%s%s\"",
+		  o->buf == DG_BUF_MEMFD ? "memfd" : o->buf == DG_BUF_ANON ? "anon" : "file:",
+		  o->buf == DG_BUF_FILE ? o->buf_path : "");
+	sb_printf(&j, ",\"engine\":");
+	sb_str(&j, o->engine);
+	if (takes(o, "qd"))
+		sb_printf(&j, ",\"qd\":%u", o->qd);
+	if (takes(o, "fixed_buffers"))
+		sb_printf(&j, ",\"fixed_buffers\":%s", o->fixed_buffers ? "true" : "false");
+	if (takes(o, "async"))
+		sb_printf(&j, ",\"async\":%s", o->async ? "true" : "false");
+	if (takes(o, "hang_timeout"))
+		sb_printf(&j, ",\"hang_timeout\":%g", o->hang_timeout);
+	sb_printf(&j, ",\"nocow\":%s,\"any_fs\":%s,\"seed\":%" PRIu64,
+		  o->nocow ? "true" : "false", o->any_fs ? "true" : "false", o->seed);
+	sb_printf(&j, ",\"kernel\":");
+	sb_str(&j, kernel_release());
+	sb_printf(&j, ",\"fstype\":");
+	sb_str(&j, o->fstype);
+	sb_printf(&j, ",\"datasum\":");
+	sb_str(&j, o->datasum);
+	sb_printf(&j, ",\"alignment\":%u,\"alignment_source\":", o->dio_align);
+	sb_str(&j, o->align_source);
+	sb_printf(&j, ",\"residency\":{\"pages\":%zu,\"resident\":%zu,\"ranges\":[",
+		  b ? b->npages : 0, r->resident_pages);
+	for (i = 0; b && b->seen && i < b->npages; i++) {
+		size_t e;
+
+		if (!b->seen[i])
+			continue;
+		for (e = i; e < b->npages && b->seen[e]; e++)
+			;
+		sb_printf(&j, "%s[%zu,%zu]", j.s[j.len - 1] == '[' ? "" : ",",
+			  i * b->page, e * b->page);
+		i = e;
+	}
+	sb_printf(&j, "]},\"residency_source\":");
+	sb_str(&j, b && b->source ? b->source : NULL);
+	sb_printf(&j, ",\"gaps\":");
+	sb_ranges(&j, &r->gaps, true);
+	sb_printf(&j, ",\"gap_extents\":[");
+	for (i = 0; i < r->gaps.n; i++)
+		sb_printf(&j, "%s[%" PRIu64 ",%" PRIu64 ",\"%s\"]", i ? "," : "",
+			  r->gaps.r[i].start, r->gaps.r[i].end,
+			  r->gaps.r[i].cls == DG_ZERO ? extent_name(&r->gaps.r[i]) : "n/a");
+	sb_printf(&j, "],\"predicted\":");
+	sb_ranges(&j, &r->predicted, false);
+	/* null when nothing was lost: the prediction is what a buggy kernel
+	 * would lose, there is nothing to compare it with */
+	sb_printf(&j, ",\"predicted_match\":%s", !r->gaps.n ? "null" :
+		  dg_ranges_match(&r->gaps, &r->predicted) ? "true" : "false");
+	sb_printf(&j, ",\"size_expected\":%" PRIu64 ",\"size_seen\":%" PRIu64
+		  ",\"write_us\":%" PRIu64 ",\"verify_us\":%" PRIu64,
+		  r->size_expected, r->size_seen, r->write_us, r->verify_us);
+	sb_printf(&j, ",\"diag\":");
+	sb_str(&j, r->diag);
+	sb_printf(&j, ",\"rerun\":");
+	sb_str(&j, o->argv_line);
+	if (r->extra_json && *r->extra_json)
+		sb_printf(&j, ",%s", r->extra_json);
+	sb_printf(&j, "}\n");
+
+	fd = open(o->json_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, j.s, j.len) == (ssize_t)j.len); /* one write: one line */
+	close(fd);
+	free(j.s);
+}
+
+void dg_ktap_begin(unsigned ntests)
+{
+	ktap_n = n_pass = n_fail = n_skip = n_err = 0;
+	merged = -1;
+	printf("KTAP version 1\n1..%u\n", ntests);
+	fflush(stdout);
+}
+
+static void print_ranges(const char *what, const struct dg_ranges *rs, bool ext)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n && i < MAX_LISTED; i++) {
+		const struct dg_range *g = &rs->r[i];
+
+		if (ext)
+			printf("# %s [%" PRIu64 ", %" PRIu64 ") %s%s%s\n", what, g->start,
+			       g->end, dg_class_name(g->cls),
+			       g->cls == DG_ZERO ? " " : "",
+			       g->cls == DG_ZERO ? extent_name(g) : "");
+		else
+			printf("# %s [%" PRIu64 ", %" PRIu64 ")\n", what, g->start, g->end);
+	}
+	if (rs->n > MAX_LISTED)
+		printf("# ... %zu more %s ranges in the JSON record\n", rs->n - MAX_LISTED,
+		       what);
+}
+
+void dg_ktap_result(const struct dg_opts *o, const struct dg_buf *b,
+		    const struct dg_result *r)
+{
+	unsigned n = ++ktap_n;
+
+	merged = merged < 0 ? r->verdict : dg_verdict_merge(merged, r->verdict);
+	if (r->verdict != DG_SKIP)
+		printf("# %s: resident %zu/%zu pages (%s), write %" PRIu64 " us, verify %" PRIu64
+		       " us, size %" PRIu64 "/%" PRIu64 "\n",
+		       r->name, r->resident_pages, b ? b->npages : 0,
+		       b && b->source ? b->source : "none", r->write_us, r->verify_us,
+		       r->size_seen, r->size_expected);
+	if (r->verdict == DG_FAIL) {
+		print_ranges("gap", &r->gaps, true);
+		print_ranges("predicted", &r->predicted, false);
+		printf("# gaps %s the prediction\n",
+		       dg_ranges_match(&r->gaps, &r->predicted) ? "match" : "do not match");
+	}
+	if (r->diag && r->verdict != DG_PASS)
+		printf("# %s: %s\n", dg_verdict_name(r->verdict), r->diag);
+	if (r->verdict == DG_FAIL || r->verdict == DG_BROKEN)
+		printf("# rerun: %s\n", o->argv_line);
+	switch (r->verdict) {
+	case DG_PASS:
+		n_pass++;
+		printf("ok %u %s\n", n, r->name);
+		break;
+	case DG_FAIL:
+		n_fail++;
+		printf("not ok %u %s\n", n, r->name);
+		break;
+	case DG_SKIP:
+		n_skip++;
+		printf("ok %u %s # SKIP %s\n", n, r->name, r->diag ? r->diag : "");
+		break;
+	default:
+		n_err++;
+		printf("not ok %u %s # ERROR\n", n, r->name);
+		break;
+	}
+	fflush(stdout);
+	if (o->json_path)
+		json_record(o, b, r);
+}
+
+int dg_ktap_end(void)
+{
+	printf("# Totals: pass:%u fail:%u xfail:0 xpass:0 skip:%u error:%u\n", n_pass,
+	       n_fail, n_skip, n_err);
+	fflush(stdout);
+	return merged < 0 ? DG_BROKEN : merged;
+}
