@@ -1,0 +1,691 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit.c - unit tests of the reproducer library on synthetic data: the
+ * data pattern, fault patterns, sector classification, gap merging,
+ * FIEMAP labelling, prediction and the residency machinery. The FAIL path
+ * (gaps found, classified and matched against the prediction) is driven
+ * here with buffers shaped like a buggy kernel's output, since the running
+ * kernel has the fixes. Last line: "N passed, N failed"; exit 1 on any
+ * failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "diogap.h"
+
+static unsigned n_pass, n_fail, checks_failed;
+
+#define EXPECT(cond) \
+	do { \
+		if (!(cond)) { \
+			printf("#   %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+			checks_failed++; \
+		} \
+	} while (0)
+
+#define EXPECT_EQ(a, b) \
+	do { \
+		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b); \
+		if (a_ != b_) { \
+			printf("#   %s:%d: %s == %" PRIu64 ", expected %" PRIu64 "\n", \
+			       __FILE__, __LINE__, #a, a_, b_); \
+			checks_failed++; \
+		} \
+	} while (0)
+
+static void run_test(const char *name, void (*fn)(void))
+{
+	checks_failed = 0;
+	fn();
+	if (checks_failed) {
+		n_fail++;
+		printf("not ok %u %s\n", n_pass + n_fail, name);
+	} else {
+		n_pass++;
+		printf("ok %u %s\n", n_pass + n_fail, name);
+	}
+}
+
+#define RUN(fn) run_test(#fn, fn)
+
+static const uint64_t RUN_ID = 0x1234567890abcdefULL;
+
+/* Expect ranges exactly: n triples {start, end, class}. */
+static void expect_ranges(const struct dg_ranges *rs, size_t n,
+			  const uint64_t (*want)[3], int line)
+{
+	size_t i;
+
+	if (rs->n != n) {
+		printf("#   line %d: %zu ranges, expected %zu\n", line, rs->n, n);
+		for (i = 0; i < rs->n; i++)
+			printf("#     [%" PRIu64 ", %" PRIu64 ") %s\n", rs->r[i].start,
+			       rs->r[i].end, dg_class_name(rs->r[i].cls));
+		checks_failed++;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (rs->r[i].start != want[i][0] || rs->r[i].end != want[i][1] ||
+		    rs->r[i].cls != (enum dg_class)want[i][2]) {
+			printf("#   line %d: range %zu is [%" PRIu64 ", %" PRIu64 ") %s, expected [%" PRIu64
+			       ", %" PRIu64 ") %s\n", line, i, rs->r[i].start, rs->r[i].end,
+			       dg_class_name(rs->r[i].cls), want[i][0], want[i][1],
+			       dg_class_name((enum dg_class)want[i][2]));
+			checks_failed++;
+		}
+	}
+}
+#define EXPECT_RANGES(rs, ...) \
+	do { \
+		static const uint64_t w_[][3] = { __VA_ARGS__ }; \
+		expect_ranges((rs), sizeof(w_) / sizeof(w_[0]), w_, __LINE__); \
+	} while (0)
+#define EXPECT_NO_RANGES(rs) expect_ranges((rs), 0, NULL, __LINE__)
+
+/* ---- outcomes ---------------------------------------------------------- */
+static void test_verdict_merge(void)
+{
+	EXPECT_EQ(dg_verdict_merge(DG_PASS, DG_FAIL), DG_FAIL);
+	EXPECT_EQ(dg_verdict_merge(DG_BROKEN, DG_FAIL), DG_FAIL);
+	EXPECT_EQ(dg_verdict_merge(DG_PASS, DG_BROKEN), DG_BROKEN);
+	EXPECT_EQ(dg_verdict_merge(DG_SKIP, DG_PASS), DG_PASS);
+	EXPECT_EQ(dg_verdict_merge(DG_SKIP, DG_SKIP), DG_SKIP);
+	EXPECT_EQ(dg_verdict_merge(DG_PASS, 77), DG_BROKEN);
+	EXPECT(!strcmp(dg_verdict_name(DG_FAIL), "FAIL"));
+	EXPECT(!strcmp(dg_verdict_name(3), "BROKEN"));
+}
+
+/* ---- sizes --------------------------------------------------------------- */
+static void test_parse_size(void)
+{
+	uint64_t v = 0;
+
+	EXPECT(dg_parse_size("4096", &v) == 0 && v == 4096);
+	EXPECT(dg_parse_size("64K", &v) == 0 && v == 65536);
+	EXPECT(dg_parse_size("64k", &v) == 0 && v == 65536);
+	EXPECT(dg_parse_size("1M", &v) == 0 && v == 1048576);
+	EXPECT(dg_parse_size("16MiB", &v) == 0 && v == 16777216);
+	EXPECT(dg_parse_size("2G", &v) == 0 && v == 2147483648ULL);
+	EXPECT(dg_parse_size("0", &v) == 0 && v == 0);
+	EXPECT(dg_parse_size("", &v) == -1);
+	EXPECT(dg_parse_size("K", &v) == -1);
+	EXPECT(dg_parse_size("-4096", &v) == -1);
+	EXPECT(dg_parse_size("1T", &v) == -1);
+	EXPECT(dg_parse_size("1.5M", &v) == -1);
+	EXPECT(dg_parse_size("4096 ", &v) == -1);
+	EXPECT(dg_parse_size("99999999999999999999", &v) == -1);
+	EXPECT(dg_parse_size("17179869184G", &v) == -1); /* 2^64: overflow */
+}
+
+/* ---- data pattern -------------------------------------------------------- */
+static void test_pattern_self_describing(void)
+{
+	char *buf = dg_xmalloc(8 * DG_SECTOR), *other = dg_xmalloc(8 * DG_SECTOR);
+	struct dg_sector_hdr h;
+	size_t s;
+
+	dg_pattern_fill(buf, 8 * DG_SECTOR, 1 << 20, RUN_ID, 3);
+	for (s = 0; s < 8; s++) {
+		memcpy(&h, buf + s * DG_SECTOR, sizeof(h));
+		EXPECT_EQ(h.magic, DG_MAGIC);
+		EXPECT_EQ(h.offset, (1 << 20) + s * DG_SECTOR);
+		EXPECT_EQ(h.run_id, RUN_ID);
+		EXPECT_EQ(h.iteration, 3);
+		EXPECT(dg_sector_valid(buf + s * DG_SECTOR));
+	}
+	/* filler differs between sectors, iterations and runs */
+	EXPECT(memcmp(buf + 64, buf + DG_SECTOR + 64, DG_SECTOR - 64) != 0);
+	dg_pattern_fill(other, 8 * DG_SECTOR, 1 << 20, RUN_ID, 4);
+	EXPECT(memcmp(buf + 64, other + 64, DG_SECTOR - 64) != 0);
+	dg_pattern_fill(other, 8 * DG_SECTOR, 1 << 20, RUN_ID + 1, 3);
+	EXPECT(memcmp(buf + 64, other + 64, DG_SECTOR - 64) != 0);
+	/* deterministic */
+	dg_pattern_fill(other, 8 * DG_SECTOR, 1 << 20, RUN_ID, 3);
+	EXPECT(memcmp(buf, other, 8 * DG_SECTOR) == 0);
+	/* any single bit flip breaks the checksum, header or filler */
+	buf[DG_SECTOR - 1] ^= 0x10;
+	EXPECT(!dg_sector_valid(buf));
+	buf[DG_SECTOR - 1] ^= 0x10;
+	buf[9] ^= 1; /* offset field */
+	EXPECT(!dg_sector_valid(buf));
+	buf[9] ^= 1;
+	buf[24] ^= 1; /* iteration field */
+	EXPECT(!dg_sector_valid(buf));
+	buf[24] ^= 1;
+	EXPECT(dg_sector_valid(buf));
+	free(buf);
+	free(other);
+}
+
+/* ---- fault patterns ------------------------------------------------------ */
+static size_t count(const unsigned char *w, size_t n)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += w[i];
+	return c;
+}
+
+static void test_fault_patterns(void)
+{
+	unsigned char w[256];
+	char err[160];
+	size_t i, P = 4096;
+
+	EXPECT(dg_fault_want("first", 256 * P, P, 0, w, err, sizeof(err)) == 0);
+	EXPECT(w[0] == 1 && count(w, 256) == 1);
+	/* first = the first page of every write call */
+	EXPECT(dg_fault_want("first", 256 * P, P, 16 * P, w, err, sizeof(err)) == 0);
+	EXPECT_EQ(count(w, 256), 16);
+	for (i = 0; i < 256; i++)
+		EXPECT_EQ(w[i], i % 16 == 0);
+	/* a call that starts mid-page makes that page wanted */
+	EXPECT(dg_fault_want("first", 4 * P, P, 3 * P / 2, w, err, sizeof(err)) == 0);
+	EXPECT(w[0] == 1 && w[1] == 1 && w[2] == 0 && w[3] == 1);
+	EXPECT(dg_fault_want("none", 256 * P, P, 0, w, err, sizeof(err)) == 0);
+	EXPECT_EQ(count(w, 256), 0);
+	EXPECT(dg_fault_want("all", 256 * P, P, 0, w, err, sizeof(err)) == 0);
+	EXPECT_EQ(count(w, 256), 256);
+	EXPECT(dg_fault_want("stride:3", 10 * P, P, 0, w, err, sizeof(err)) == 0);
+	EXPECT(w[0] && !w[1] && !w[2] && w[3] && w[6] && w[9] && count(w, 10) == 4);
+	EXPECT(dg_fault_want("pages:0,3-5,9", 10 * P, P, 0, w, err, sizeof(err)) == 0);
+	EXPECT(w[0] && w[3] && w[4] && w[5] && w[9] && count(w, 10) == 5);
+	/* a ragged last page still counts as a page */
+	EXPECT(dg_fault_want("pages:2", 2 * P + 512, P, 0, w, err, sizeof(err)) == 0);
+	EXPECT(w[2] == 1);
+}
+
+static void test_fault_random(void)
+{
+	unsigned char a[4096], b[4096];
+	char err[160];
+	size_t P = 4096, c;
+
+	EXPECT(dg_fault_want("random:7:50", 4096 * P, P, 0, a, err, sizeof(err)) == 0);
+	EXPECT(dg_fault_want("random:7:50", 4096 * P, P, 0, b, err, sizeof(err)) == 0);
+	EXPECT(memcmp(a, b, sizeof(a)) == 0); /* seeded: reproducible */
+	c = count(a, 4096);
+	EXPECT(c > 1800 && c < 2300);
+	EXPECT(dg_fault_want("random:8:50", 4096 * P, P, 0, b, err, sizeof(err)) == 0);
+	EXPECT(memcmp(a, b, sizeof(a)) != 0);
+	EXPECT(dg_fault_want("random:0:0", 4096 * P, P, 0, a, err, sizeof(err)) == 0);
+	EXPECT_EQ(count(a, 4096), 0);
+	EXPECT(dg_fault_want("random:0:100", 4096 * P, P, 0, a, err, sizeof(err)) == 0);
+	EXPECT_EQ(count(a, 4096), 4096);
+}
+
+static void test_fault_nonsense(void)
+{
+	static const char *const bad[] = {
+		"", "First", "first ", "stride", "stride:", "stride:0", "stride:x",
+		"stride:-1", "random", "random:1", "random:1:", "random:1:101",
+		"random:x:5", "random:1:5:9", "pages:", "pages:1,", "pages:5-3",
+		"pages:16", "pages:a", "pages:1--2", "pages:,1", "bogus",
+	};
+	unsigned char w[16];
+	char err[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (dg_fault_want(bad[i], 16 * 4096, 4096, 0, w, err, sizeof(err)) != -1) {
+			printf("#   pattern '%s' was accepted\n", bad[i]);
+			checks_failed++;
+		}
+		EXPECT(err[0] != '\0');
+	}
+	EXPECT(dg_fault_want(NULL, 16 * 4096, 4096, 0, w, err, sizeof(err)) == -1);
+}
+
+/* ---- classification -------------------------------------------------------- */
+static void test_classify(void)
+{
+	char want[DG_SECTOR], got[DG_SECTOR], tmp[2 * DG_SECTOR];
+	const uint64_t off = 8192;
+
+	dg_pattern_fill(want, DG_SECTOR, off, RUN_ID, 2);
+	memcpy(got, want, DG_SECTOR);
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_OK);
+	memset(got, 0, DG_SECTOR);
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_ZERO);
+	dg_pattern_fill(got, DG_SECTOR, off, RUN_ID, 1); /* older iteration */
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_STALE);
+	dg_pattern_fill(got, DG_SECTOR, off, RUN_ID ^ 1, 2); /* older run */
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_STALE);
+	dg_pattern_fill(tmp, 2 * DG_SECTOR, off - DG_SECTOR, RUN_ID, 2);
+	memcpy(got, tmp, DG_SECTOR); /* the sector that belongs one earlier */
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_MISPLACED);
+	memset(got, 0xa5, DG_SECTOR);
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_GARBAGE);
+	memcpy(got, want, DG_SECTOR);
+	got[300] ^= 0xff; /* torn/bit-rotted: header fine, checksum not */
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_GARBAGE);
+	memset(got, 0, DG_SECTOR);
+	got[511] = 1; /* almost zero is not zero */
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_GARBAGE);
+	/* an expected zero sector (untouched anon page) that is zero: ok */
+	memset(want, 0, DG_SECTOR);
+	memset(got, 0, DG_SECTOR);
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_OK);
+	/* ... holding this very write's data instead: garbage */
+	dg_pattern_fill(got, DG_SECTOR, off, RUN_ID, 2);
+	EXPECT_EQ(dg_classify(got, want, off, RUN_ID, 2), DG_GARBAGE);
+	EXPECT(!strcmp(dg_class_name(DG_MISPLACED), "misplaced"));
+}
+
+/* ---- verification and gap merging ------------------------------------------ */
+#define NSEC 64
+#define BASE 1048576ULL
+#define S(n) (BASE + (uint64_t)(n) * DG_SECTOR)
+
+struct synth {
+	char *want, *got;
+	size_t len;
+};
+
+static void synth_init(struct synth *s, size_t len)
+{
+	s->len = len;
+	s->want = dg_xmalloc(len);
+	s->got = dg_xmalloc(len);
+	dg_pattern_fill(s->want, len, BASE, RUN_ID, 2);
+	memcpy(s->got, s->want, len);
+}
+
+static void synth_free(struct synth *s)
+{
+	free(s->want);
+	free(s->got);
+}
+
+static void test_verify_clean(void)
+{
+	struct dg_ranges g = { 0 };
+	struct synth s;
+
+	synth_init(&s, NSEC * DG_SECTOR);
+	EXPECT_EQ(dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &g), 0);
+	EXPECT_NO_RANGES(&g);
+	dg_ranges_free(&g);
+	synth_free(&s);
+}
+
+static void test_verify_mixed_gaps(void)
+{
+	struct dg_ranges g = { 0 };
+	struct synth s;
+	char *tmp;
+	size_t i;
+
+	synth_init(&s, NSEC * DG_SECTOR);
+	memset(s.got, 0, 8 * DG_SECTOR); /* zero run from the first sector */
+	tmp = dg_xmalloc(2 * DG_SECTOR);
+	dg_pattern_fill(tmp, 2 * DG_SECTOR, S(10), RUN_ID, 1); /* stale 10-11 */
+	memcpy(s.got + 10 * DG_SECTOR, tmp, 2 * DG_SECTOR);
+	memcpy(s.got + 12 * DG_SECTOR, s.want + 30 * DG_SECTOR, DG_SECTOR); /* misplaced */
+	for (i = 0; i < DG_SECTOR; i++) /* garbage at 30 */
+		s.got[30 * DG_SECTOR + i] = (char)(i * 7 + 1);
+	memset(s.got + 63 * DG_SECTOR, 0, DG_SECTOR); /* the last sector */
+	EXPECT_EQ(dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &g), 8 + 2 + 1 + 1 + 1);
+	EXPECT_RANGES(&g, { S(0), S(8), DG_ZERO }, { S(10), S(12), DG_STALE },
+		      { S(12), S(13), DG_MISPLACED }, { S(30), S(31), DG_GARBAGE },
+		      { S(63), S(64), DG_ZERO });
+	dg_ranges_free(&g);
+	free(tmp);
+	synth_free(&s);
+}
+
+static void test_verify_whole_file_gap(void)
+{
+	struct dg_ranges g = { 0 };
+	struct synth s;
+
+	synth_init(&s, NSEC * DG_SECTOR);
+	memset(s.got, 0, s.len);
+	EXPECT_EQ(dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &g), NSEC);
+	EXPECT_RANGES(&g, { S(0), S(NSEC), DG_ZERO });
+	dg_ranges_free(&g);
+	/* the whole range stale (a lost overwrite): one stale range */
+	dg_pattern_fill(s.got, s.len, BASE, RUN_ID, 1);
+	EXPECT_EQ(dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &g), NSEC);
+	EXPECT_RANGES(&g, { S(0), S(NSEC), DG_STALE });
+	dg_ranges_free(&g);
+	synth_free(&s);
+}
+
+static void test_verify_ragged_edges(void)
+{
+	struct dg_ranges g = { 0 };
+	struct synth s;
+	size_t len = 4 * DG_SECTOR + 100;
+
+	/* the gap starts and ends mid-sector: whole sectors are reported */
+	synth_init(&s, NSEC * DG_SECTOR);
+	memset(s.got + 2 * DG_SECTOR + 200, 0, 3 * DG_SECTOR);
+	EXPECT_EQ(dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &g), 4);
+	EXPECT_RANGES(&g, { S(2), S(3), DG_GARBAGE }, { S(3), S(5), DG_ZERO },
+		      { S(5), S(6), DG_GARBAGE });
+	dg_ranges_free(&g);
+	synth_free(&s);
+	/* a tail shorter than a sector: zero and garbage */
+	synth_init(&s, len);
+	memset(s.got + 4 * DG_SECTOR, 0, 100);
+	EXPECT_EQ(dg_verify(s.got, s.want, len, BASE, RUN_ID, 2, &g), 1);
+	EXPECT_RANGES(&g, { S(4), S(4) + 100, DG_ZERO });
+	dg_ranges_free(&g);
+	s.got[4 * DG_SECTOR + 50] = 9;
+	EXPECT_EQ(dg_verify(s.got, s.want, len, BASE, RUN_ID, 2, &g), 1);
+	EXPECT_RANGES(&g, { S(4), S(4) + 100, DG_GARBAGE });
+	dg_ranges_free(&g);
+	/* zero up to and including the tail: the zero run swallows it */
+	memset(s.got + 3 * DG_SECTOR, 0, DG_SECTOR + 100);
+	EXPECT_EQ(dg_verify(s.got, s.want, len, BASE, RUN_ID, 2, &g), 2);
+	EXPECT_RANGES(&g, { S(3), S(4) + 100, DG_ZERO });
+	dg_ranges_free(&g);
+	synth_free(&s);
+}
+
+static void test_ranges_merge(void)
+{
+	struct dg_ranges g = { 0 };
+
+	dg_ranges_add(&g, 0, 512, DG_ZERO);
+	dg_ranges_add(&g, 512, 1024, DG_ZERO);   /* adjacent, same: merged */
+	dg_ranges_add(&g, 1024, 1536, DG_STALE); /* adjacent, other class */
+	dg_ranges_add(&g, 2048, 2560, DG_STALE); /* same class, not adjacent */
+	dg_ranges_add(&g, 2560, 3072, DG_STALE);
+	EXPECT_RANGES(&g, { 0, 1024, DG_ZERO }, { 1024, 1536, DG_STALE },
+		      { 2048, 3072, DG_STALE });
+	dg_ranges_free(&g);
+	EXPECT(g.n == 0 && g.r == NULL);
+}
+
+/* ---- prediction ------------------------------------------------------------ */
+static void test_predict(void)
+{
+	unsigned char seen[16] = { 0 };
+	struct dg_ranges p = { 0 };
+	const size_t P = 4096;
+
+	/* generic/708: first page resident, one call */
+	seen[0] = 1;
+	dg_predict(seen, 16, P, 0, 0, 16 * P, &p);
+	EXPECT_RANGES(&p, { 0, P, DG_ZERO });
+	dg_ranges_free(&p);
+	/* fault-around made 3 pages resident; file offset shifts the range */
+	seen[1] = seen[2] = 1;
+	dg_predict(seen, 16, P, 1 << 20, 0, 16 * P, &p);
+	EXPECT_RANGES(&p, { (1 << 20), (1 << 20) + 3 * P, DG_ZERO });
+	dg_ranges_free(&p);
+	/* the first non-resident page decides, later resident pages do not */
+	memset(seen, 0, sizeof(seen));
+	seen[0] = seen[5] = seen[6] = 1;
+	dg_predict(seen, 16, P, 0, 0, 16 * P, &p);
+	EXPECT_RANGES(&p, { 0, P, DG_ZERO });
+	dg_ranges_free(&p);
+	/* first page not resident: nothing is submitted before the fault */
+	memset(seen, 0, sizeof(seen));
+	seen[1] = 1;
+	dg_predict(seen, 16, P, 0, 0, 16 * P, &p);
+	EXPECT_NO_RANGES(&p);
+	/* everything resident: nothing faults */
+	memset(seen, 1, sizeof(seen));
+	dg_predict(seen, 16, P, 0, 0, 16 * P, &p);
+	EXPECT_NO_RANGES(&p);
+	/* per write call (chunk 4 pages): each call loses its own prefix */
+	memset(seen, 0, sizeof(seen));
+	seen[0] = seen[4] = seen[5] = seen[8] = 1;
+	seen[12] = seen[13] = seen[14] = seen[15] = 1; /* last call all resident */
+	dg_predict(seen, 16, P, 0, 4 * P, 16 * P, &p);
+	EXPECT_RANGES(&p, { 0, P, DG_ZERO }, { 4 * P, 6 * P, DG_ZERO },
+		      { 8 * P, 9 * P, DG_ZERO });
+	dg_ranges_free(&p);
+	/* a short last call (size not a multiple of chunk) */
+	memset(seen, 0, sizeof(seen));
+	seen[0] = seen[12] = 1;
+	dg_predict(seen, 14, P, 0, 12 * P, 14 * P, &p);
+	EXPECT_RANGES(&p, { 0, P, DG_ZERO }, { 12 * P, 13 * P, DG_ZERO });
+	dg_ranges_free(&p);
+	/* a one-page call cannot be partial */
+	memset(seen, 0, sizeof(seen));
+	seen[0] = 1;
+	dg_predict(seen, 2, P, 0, P, 2 * P, &p);
+	EXPECT_NO_RANGES(&p);
+	/* calls that start mid-page (chunk 6 KiB): the call [6K, 12K) starts
+	 * in resident page 1 and hits non-resident page 2 */
+	memset(seen, 0, sizeof(seen));
+	seen[0] = seen[1] = 1;
+	dg_predict(seen, 3, P, 0, 6 * 1024, 12 * 1024, &p);
+	EXPECT_RANGES(&p, { 6 * 1024, 2 * P, DG_ZERO });
+	dg_ranges_free(&p);
+}
+
+static void test_ranges_match(void)
+{
+	struct dg_ranges g = { 0 }, p = { 0 };
+
+	EXPECT(dg_ranges_match(&g, &p)); /* both empty */
+	dg_ranges_add(&p, 0, 65536, DG_ZERO);
+	EXPECT(!dg_ranges_match(&g, &p));
+	/* FIEMAP split the gap into a hole and zeros-in-extent: still one run */
+	dg_ranges_add(&g, 0, 4096, DG_ZERO);
+	dg_ranges_add(&g, 4096, 65536, DG_STALE);
+	EXPECT(dg_ranges_match(&g, &p));
+	dg_ranges_add(&g, 131072, 135168, DG_ZERO); /* one more gap */
+	EXPECT(!dg_ranges_match(&g, &p));
+	dg_ranges_add(&p, 131072, 135168, DG_ZERO);
+	EXPECT(dg_ranges_match(&g, &p));
+	dg_ranges_free(&g);
+	dg_ranges_add(&g, 0, 61440, DG_ZERO); /* shorter than predicted */
+	dg_ranges_add(&g, 131072, 135168, DG_ZERO);
+	EXPECT(!dg_ranges_match(&g, &p));
+	dg_ranges_free(&g);
+	dg_ranges_free(&p);
+}
+
+/* The FAIL path end to end on what a buggy kernel leaves behind: the
+ * predicted prefixes read back as zeros (first write into a hole) or as
+ * the previous iteration (lost overwrite); verify must find exactly those
+ * ranges, classify them, and match the prediction. */
+static void test_fail_path_buggy_shape(void)
+{
+	const size_t P = 4096, np = 64, len = np * P;
+	unsigned char seen[64] = { 0 };
+	struct dg_ranges g = { 0 }, p = { 0 };
+	char *want = dg_xmalloc(len), *got = dg_xmalloc(len), *old = dg_xmalloc(len);
+	size_t i, k;
+
+	for (i = 0; i < np; i += 16) /* chunk 16 pages, fault-around 3 pages */
+		seen[i] = seen[i + 1] = seen[i + 2] = 1;
+	dg_predict(seen, np, P, BASE, 16 * P, len, &p);
+	EXPECT_EQ(p.n, 4);
+	dg_pattern_fill(want, len, BASE, RUN_ID, 2);
+	dg_pattern_fill(old, len, BASE, RUN_ID, 1);
+	memcpy(got, want, len);
+	for (k = 0; k < p.n; k++) /* iteration 1 into holes: zeros */
+		memset(got + (p.r[k].start - BASE), 0, p.r[k].end - p.r[k].start);
+	EXPECT_EQ(dg_verify(got, want, len, BASE, RUN_ID, 2, &g), 4 * 3 * P / DG_SECTOR);
+	EXPECT_RANGES(&g, { BASE, BASE + 3 * P, DG_ZERO },
+		      { BASE + 16 * P, BASE + 19 * P, DG_ZERO },
+		      { BASE + 32 * P, BASE + 35 * P, DG_ZERO },
+		      { BASE + 48 * P, BASE + 51 * P, DG_ZERO });
+	EXPECT(dg_ranges_match(&g, &p));
+	dg_ranges_free(&g);
+	memcpy(got, want, len);
+	for (k = 0; k < p.n; k++) /* a lost overwrite keeps the old data */
+		memcpy(got + (p.r[k].start - BASE), old + (p.r[k].start - BASE),
+		       p.r[k].end - p.r[k].start);
+	dg_verify(got, want, len, BASE, RUN_ID, 2, &g);
+	EXPECT_EQ(g.n, 4);
+	for (k = 0; k < g.n; k++)
+		EXPECT_EQ(g.r[k].cls, DG_STALE);
+	EXPECT(dg_ranges_match(&g, &p));
+	dg_ranges_free(&g);
+	/* data lost somewhere else: a FAIL that does not match */
+	memcpy(got, want, len);
+	memset(got + 5 * P, 0, P);
+	dg_verify(got, want, len, BASE, RUN_ID, 2, &g);
+	EXPECT_EQ(g.n, 1);
+	EXPECT(!dg_ranges_match(&g, &p));
+	dg_ranges_free(&g);
+	dg_ranges_free(&p);
+	free(want);
+	free(got);
+	free(old);
+}
+
+/* ---- FIEMAP labelling on a real sparse file -------------------------------- */
+static void test_fiemap_hole_vs_extent(void)
+{
+	char path[] = "/var/tmp/diogap-unit.XXXXXX";
+	struct dg_ranges g = { 0 };
+	char *zeros = dg_xmalloc(4096);
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	unlink(path);
+	/* [0,4K) zeros written (an extent), [4K,8K) a hole, [8K,12K) zeros */
+	CHECK(pwrite(fd, zeros, 4096, 0) == 4096);
+	CHECK(pwrite(fd, zeros, 4096, 8192) == 4096);
+	CHECK(fsync(fd) == 0);
+	dg_ranges_add(&g, 0, 12288, DG_ZERO);
+	dg_ranges_add(&g, 12288, 12800, DG_STALE);
+	dg_gaps_fiemap(fd, &g);
+	if (g.n == 2 && g.r[0].extent == -1) {
+		printf("# fiemap not supported on /var/tmp: labels stay unknown\n");
+		EXPECT(g.r[0].start == 0 && g.r[0].end == 12288);
+	} else {
+		EXPECT_RANGES(&g, { 0, 4096, DG_ZERO }, { 4096, 8192, DG_ZERO },
+			      { 8192, 12288, DG_ZERO }, { 12288, 12800, DG_STALE });
+		if (g.n == 4) {
+			EXPECT_EQ(g.r[0].extent, 1);
+			EXPECT_EQ(g.r[1].extent, 0);
+			EXPECT_EQ(g.r[2].extent, 1);
+			EXPECT_EQ(g.r[3].extent, -1); /* not a zero range: not asked */
+		}
+	}
+	dg_ranges_free(&g);
+	free(zeros);
+	close(fd);
+}
+
+/* ---- buffers: residency truth ---------------------------------------------- */
+static void prepare(struct dg_buf *b, enum dg_buf_kind kind, const char *path,
+		    const char *pattern, size_t len, char **data)
+{
+	struct dg_opts o;
+	size_t P = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *want = dg_xmalloc(len / P + 1);
+	char err[160];
+
+	memset(&o, 0, sizeof(o));
+	o.buf = kind;
+	o.buf_path = path;
+	*data = dg_xmalloc(len);
+	dg_pattern_fill(*data, len, 0, RUN_ID, 1);
+	CHECK(dg_fault_want(pattern, len, P, 0, want, err, sizeof(err)) == 0);
+	dg_buf_prepare(b, &o, *data, len, want);
+	free(want);
+}
+
+static void test_buffer_memfd(void)
+{
+	struct dg_buf b;
+	char *data;
+	size_t n;
+
+	/* A write touch maps one small folio; a system with shmem large
+	 * folios maps more. Residency is truth, not intent: every wanted page
+	 * must be resident, more may be, and with small folios (the default)
+	 * exactly the wanted ones are. */
+	prepare(&b, DG_BUF_MEMFD, NULL, "pages:0,5,6,31", 32 * 4096, &data);
+	n = dg_buf_measure(&b);
+	EXPECT(!strcmp(b.source, "pagemap"));
+	EXPECT(b.seen[0] && b.seen[5] && b.seen[6] && b.seen[31]);
+	EXPECT(n >= 4 && n < 32);
+	printf("# memfd pages:0,5,6,31 -> %zu resident pages\n", n);
+	/* the expected data is the data (memfd keeps it all) */
+	EXPECT(memcmp(dg_buf_expected(&b), data, 32 * 4096) == 0);
+	/* reading the mapping faults pages in; the content is intact */
+	EXPECT(memcmp(b.map, data, 32 * 4096) == 0);
+	EXPECT_EQ(dg_buf_measure_range(&b, 8, 4), 4);
+	dg_buf_release(&b);
+	free(data);
+}
+
+static void test_buffer_anon_zeros(void)
+{
+	struct dg_buf b;
+	const char *exp;
+	char *data;
+	size_t i;
+
+	prepare(&b, DG_BUF_ANON, NULL, "first", 16 * 4096, &data);
+	EXPECT_EQ(dg_buf_measure(&b), 1);
+	EXPECT(b.seen[0] == 1 && b.seen[1] == 0);
+	exp = dg_buf_expected(&b);
+	EXPECT(memcmp(exp, data, 4096) == 0);
+	for (i = 4096; i < 16 * 4096; i++)
+		if (exp[i]) {
+			printf("#   expected byte %zu of an untouched anon page is not 0\n", i);
+			checks_failed++;
+			break;
+		}
+	dg_buf_release(&b);
+	free(data);
+}
+
+static void test_buffer_file(void)
+{
+	char dir[] = "/var/tmp/diogap-unit.XXXXXX";
+	struct dg_buf b;
+	char *data;
+	size_t n;
+
+	CHECK(mkdtemp(dir));
+	prepare(&b, DG_BUF_FILE, dir, "stride:4", 16 * 4096, &data);
+	EXPECT(b.tmp_path != NULL);
+	/* file page cache may use large folios: a touch maps the whole folio */
+	n = dg_buf_measure(&b);
+	EXPECT(n >= 4);
+	EXPECT(b.seen[0] && b.seen[4] && b.seen[8] && b.seen[12]);
+	printf("# file stride:4 -> %zu of 16 pages resident\n", n);
+	EXPECT(memcmp(b.map, data, 16 * 4096) == 0);
+	dg_buf_release(&b);
+	EXPECT(rmdir(dir) == 0); /* the temporary backing file is gone */
+	free(data);
+}
+
+int main(void)
+{
+	printf("KTAP version 1\n");
+	RUN(test_verdict_merge);
+	RUN(test_parse_size);
+	RUN(test_pattern_self_describing);
+	RUN(test_fault_patterns);
+	RUN(test_fault_random);
+	RUN(test_fault_nonsense);
+	RUN(test_classify);
+	RUN(test_verify_clean);
+	RUN(test_verify_mixed_gaps);
+	RUN(test_verify_whole_file_gap);
+	RUN(test_verify_ragged_edges);
+	RUN(test_ranges_merge);
+	RUN(test_predict);
+	RUN(test_ranges_match);
+	RUN(test_fail_path_buggy_shape);
+	RUN(test_fiemap_hole_vs_extent);
+	RUN(test_buffer_memfd);
+	RUN(test_buffer_anon_zeros);
+	RUN(test_buffer_file);
+	printf("%u passed, %u failed\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}
