@@ -1,0 +1,109 @@
+# shellcheck shell=bash
+# The guest's initramfs, as three gzip'd newc cpio archives concatenated
+# (the kernel unpacks them in turn):
+#   base     busybox-static with its applet links, harness/guest/init as
+#            /init, the case runner, the static reproducers the cases use;
+#            cached under $DIOGAP_CACHE/vm by the hash of its contents
+#   modules  the kernel's modules and their load order (vm-modules.sh);
+#            cached per kernel image and module tree
+#   cases    the case list and the ids to skip (--resume); made per boot
+# Sourced after common.sh and vm-modules.sh, never run.
+
+VMI_BUSYBOX=${VMI_BUSYBOX:-/bin/busybox}
+VMI_CACHE=$DIOGAP_CACHE/vm/initramfs
+
+# vmi_cpio DIR OUT: DIR as a gzip'd newc cpio owned by root, reproducibly.
+vmi_cpio() {
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -n -1 >"$2.tmp" ||
+		die "cannot make the cpio archive $2"
+	mv "$2.tmp" "$2"
+}
+
+# vmi_is_static FILE: an ELF without a program interpreter.
+vmi_is_static() {
+	local interp
+	interp=$(LC_ALL=C readelf -lW "$1" 2>/dev/null | grep -c 'Requesting program interpreter') || true
+	[[ $interp == 0 ]]
+}
+
+# vmi_repros CASES: the reproducers the cases use, one per line.
+vmi_repros() {
+	cut -f2 "$1" | sort -u
+}
+
+# vmi_base CASES: set VMI_BASE to the base archive for these cases.
+vmi_base() {
+	local cases=$1 r f key stage
+	local -a files=("$VMI_BUSYBOX" "$DIOGAP_ROOT/harness/guest/init"
+		"$DIOGAP_ROOT/harness/lib/run-cases.sh")
+	[[ -x $VMI_BUSYBOX ]] || die "no $VMI_BUSYBOX (Debian package busybox-static)"
+	vmi_is_static "$VMI_BUSYBOX" || die "$VMI_BUSYBOX is not a static binary (install busybox-static)"
+	while read -r r; do
+		f=$DIOGAP_BUILD/$r
+		[[ -x $f ]] || die "reproducer $r is not built: no $f (run make build)"
+		vmi_is_static "$f" || die "$f is not a static binary: it cannot run in the guest"
+		files+=("$f")
+	done < <(vmi_repros "$cases")
+	key=$(sha256sum "${files[@]}" | sed 's|  .*/| |' | sha256sum | cut -c1-16)
+	VMI_BASE=$VMI_CACHE/base-$key.cpio.gz
+	[[ -s $VMI_BASE ]] && return 0
+	mkdir -p "$VMI_CACHE"
+	stage=$(mktemp -d "$VMI_CACHE/stage.XXXXXX")
+	vmi_stage_base "$stage" "$cases"
+	vmi_cpio "$stage" "$VMI_BASE"
+	rm -rf "$stage"
+}
+
+vmi_stage_base() {
+	local s=$1 cases=$2 a r
+	mkdir -p "$s/bin" "$s/diogap/bin" "$s/proc" "$s/sys" "$s/dev" "$s/run" "$s/tmp" "$s/mnt"
+	cp "$VMI_BUSYBOX" "$s/bin/busybox"
+	for a in $("$VMI_BUSYBOX" --list); do
+		[[ $a == busybox || -e $s/bin/$a ]] || ln -s busybox "$s/bin/$a"
+	done
+	install -m 0755 "$DIOGAP_ROOT/harness/guest/init" "$s/init"
+	cp "$DIOGAP_ROOT/harness/lib/run-cases.sh" "$s/diogap/run-cases.sh"
+	# Stripped: a smaller initramfs unpacks faster in an emulated guest.
+	while read -r r; do
+		strip --strip-all -o "$s/diogap/bin/$r" "$DIOGAP_BUILD/$r" 2>/dev/null ||
+			cp "$DIOGAP_BUILD/$r" "$s/diogap/bin/$r"
+		chmod 0755 "$s/diogap/bin/$r"
+	done < <(vmi_repros "$cases")
+}
+
+# vmi_modules IMAGE MODROOT RELEASE: set VMI_MODULES to the modules
+# archive ("" when the kernel has no module tree), VMM_ORDER and
+# VMM_MISSING (kept beside a cached archive).
+vmi_modules() {
+	local img=$1 root=$2 rel=$3 key stage
+	VMM_ORDER=() VMM_MISSING=() VMI_MODULES=
+	[[ -n $root ]] || return 0
+	key=$(printf '%s %s %s %s\n' "$(sha256sum <"$img")" "$root" "$rel" "${VMM_WANTED[*]}" |
+		sha256sum | cut -c1-16)
+	VMI_MODULES=$VMI_CACHE/modules-$key.cpio.gz
+	if [[ -s $VMI_MODULES && -f $VMI_MODULES.list ]]; then
+		read -r -a VMM_ORDER <"$VMI_MODULES.list"
+		read -r -a VMM_MISSING < <(sed -n 2p "$VMI_MODULES.list")
+		return 0
+	fi
+	mkdir -p "$VMI_CACHE"
+	stage=$(mktemp -d "$VMI_CACHE/stage.XXXXXX")
+	vmm_stage "$root" "$rel" "$stage/diogap/modules"
+	vmi_cpio "$stage" "$VMI_MODULES"
+	rm -rf "$stage"
+	printf '%s\n%s\n' "${VMM_ORDER[*]}" "${VMM_MISSING[*]}" >"$VMI_MODULES.list"
+}
+
+# vmi_build OUT CASES DONE_IDS BASE MODULES: the initrd for one boot.
+vmi_build() {
+	local out=$1 stage
+	stage=$(mktemp -d "$out.stage.XXXXXX")
+	mkdir -p "$stage/diogap"
+	cp "$2" "$stage/diogap/cases.tsv"
+	cp "$3" "$stage/diogap/done.ids"
+	vmi_cpio "$stage" "$out.cases"
+	rm -rf "$stage"
+	cat "$4" ${5:+"$5"} "$out.cases" >"$out"
+	rm -f "$out.cases"
+}

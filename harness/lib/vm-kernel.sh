@@ -1,0 +1,163 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the K_* globals are this file's output, read by run-vm
+# Kernel resolution for run-vm: turn what the user passed to --kernel into a
+# bzImage, its release, its config (if known) and a module tree (if any).
+# Sourced after common.sh, never run.
+#
+# vmk_resolve SPEC sets these globals:
+#   K_KIND     bzimage | builddir | deb | package
+#   K_ORIGIN   what the user gave (path or package name)
+#   K_IMAGE    the bzImage to boot
+#   K_RELEASE  the kernel release (uname -r), read from the bzImage header
+#   K_CONFIG   the kernel .config, or "" when unknown
+#   K_MODROOT  a directory holding lib/modules/$K_RELEASE, or "" for none
+# Everything it fetches or unpacks goes under $DIOGAP_CACHE.
+
+# vmk_is_bzimage FILE: true when FILE carries the x86 boot protocol magic
+# "HdrS" at offset 0x202.
+vmk_is_bzimage() {
+	local magic
+	[[ -f $1 && -r $1 ]] || return 1
+	magic=$(od -An -c -j 514 -N 4 -- "$1" 2>/dev/null | tr -d ' ')
+	[[ $magic == HdrS ]]
+}
+
+# vmk_bzimage_release FILE: the release string from the header's
+# kernel_version field (a pointer at 0x20e, relative to 0x200).
+vmk_bzimage_release() {
+	local ptr
+	ptr=$(od -An -tu2 -j 526 -N 2 -- "$1" | tr -d ' ')
+	[[ $ptr =~ ^[0-9]+$ ]] && ((ptr > 0)) || return 1
+	dd if="$1" bs=1 skip=$((512 + ptr)) count=200 2>/dev/null |
+		tr '\0' '\n' | head -n 1 | awk '{print $1}'
+}
+
+vmk_reset() {
+	K_KIND='' K_ORIGIN='' K_IMAGE='' K_RELEASE='' K_CONFIG='' K_MODROOT=''
+}
+
+vmk_set_image() {
+	vmk_is_bzimage "$1" ||
+		die "not a Linux x86 kernel image (no bzImage 'HdrS' magic at 0x202): $1"
+	K_IMAGE=$(realpath -- "$1")
+	K_RELEASE=$(vmk_bzimage_release "$K_IMAGE") || K_RELEASE=''
+	[[ -n $K_RELEASE ]] || die "cannot read the kernel release from $1"
+}
+
+# vmk_config_has CONFIG SYMBOL: prints y, m or nothing.
+vmk_config_has() {
+	[[ -n $1 && -f $1 ]] || return 0
+	sed -n "s/^CONFIG_$2=\\([ym]\\)\$/\\1/p" "$1"
+}
+
+# A kernel build directory: arch/x86/boot/bzImage and .config. When one of
+# the modules the guest needs is =m, modules_install into the cache.
+vmk_from_builddir() {
+	local dir=$1 img=$1/arch/x86/boot/bzImage sym need=0 dest
+	[[ -f $img ]] || img=$dir/bzImage
+	[[ -f $img ]] || die "kernel directory $dir has no arch/x86/boot/bzImage (not built?)"
+	vmk_set_image "$img"
+	K_KIND=builddir
+	[[ -f $dir/.config ]] && K_CONFIG=$(realpath -- "$dir/.config")
+	[[ -z $K_CONFIG && -f $dir/config ]] && K_CONFIG=$(realpath -- "$dir/config")
+	if [[ -d $dir/lib/modules/$K_RELEASE ]]; then
+		K_MODROOT=$(realpath -- "$dir")
+		return 0
+	fi
+	for sym in BTRFS_FS VIRTIO_BLK VIRTIO_PCI; do
+		[[ $(vmk_config_has "$K_CONFIG" "$sym") == m ]] && need=1
+	done
+	((need)) || return 0
+	[[ -f $dir/Makefile ]] || die "$dir: modules needed (.config has =m) but no Makefile to install them"
+	dest=$DIOGAP_CACHE/vm/modtree/$K_RELEASE-$(sha256sum "$K_IMAGE" | cut -c1-16)
+	if [[ ! -f $dest/.installed ]]; then
+		log "installing modules of $dir into $dest"
+		rm -rf "$dest" && mkdir -p "$dest"
+		make -s -C "$dir" INSTALL_MOD_PATH="$dest" INSTALL_MOD_STRIP=1 \
+			modules_install >&2 || die "make modules_install failed in $dir"
+		touch "$dest/.installed"
+	fi
+	K_MODROOT=$dest
+}
+
+# vmk_unpack_deb DEB: unpack a Debian kernel package into the cache and set
+# K_IMAGE, K_RELEASE, K_CONFIG, K_MODROOT from it.
+vmk_unpack_deb() {
+	local deb=$1 root stem vmlinuz
+	stem=$(basename -- "$deb" .deb)
+	root=$DIOGAP_CACHE/debs/root/$stem-$(sha256sum -- "$deb" | cut -c1-12)
+	if [[ ! -f $root/.unpacked ]]; then
+		rm -rf "$root" && mkdir -p "$root"
+		dpkg-deb -x "$deb" "$root" || die "cannot unpack $deb"
+		touch "$root/.unpacked"
+	fi
+	vmlinuz=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' 2>/dev/null | head -n 1)
+	[[ -n $vmlinuz ]] || die "$deb contains no boot/vmlinuz-*: not a kernel image package"
+	vmk_set_image "$vmlinuz"
+	[[ -f $root/boot/config-$K_RELEASE ]] && K_CONFIG=$root/boot/config-$K_RELEASE
+	[[ -d $root/lib/modules/$K_RELEASE ]] && K_MODROOT=$root
+	return 0
+}
+
+# vmk_fetch_package NAME: prints the path of the package's .deb in the cache,
+# downloading it with apt-get download when it is not there yet.
+vmk_fetch_package() {
+	local name=$1 dir=$DIOGAP_CACHE/debs deb
+	mkdir -p "$dir"
+	deb=$(vmk_cached_deb "$dir" "$name")
+	if [[ -z $deb ]]; then
+		log "downloading Debian package $name"
+		(cd "$dir" && apt-get download -q "$name" >&2 2>"$dir/.apt.err") || {
+			cat "$dir/.apt.err" >&2
+			die "apt-get download $name failed (not a known package? try apt-cache search $name)"
+		}
+		deb=$(vmk_cached_deb "$dir" "$name")
+	fi
+	[[ -n $deb ]] || die "apt-get download $name left no ${name}_*.deb in $dir"
+	echo "$deb"
+}
+
+vmk_cached_deb() {
+	local f
+	for f in "$1/$2"_*.deb; do
+		[[ -f $f ]] && echo "$f"
+	done | sort -V | tail -n 1
+}
+
+# vmk_resolve SPEC: see the top of this file.
+vmk_resolve() {
+	local spec=$1 deb
+	vmk_reset
+	K_ORIGIN=$spec
+	if [[ -d $spec ]]; then
+		vmk_from_builddir "$spec"
+	elif [[ -f $spec && $spec == *.deb ]]; then
+		K_KIND=deb
+		K_ORIGIN=$(realpath -- "$spec")
+		vmk_unpack_deb "$spec"
+	elif [[ -e $spec ]]; then
+		K_KIND=bzimage
+		K_ORIGIN=$(realpath -- "$spec")
+		vmk_set_image "$spec"
+		vmk_sibling_config "$spec"
+	elif [[ $spec != */* && $spec =~ ^[a-z0-9][a-z0-9.+~-]+$ ]]; then
+		K_KIND=package
+		deb=$(vmk_fetch_package "$spec")
+		vmk_unpack_deb "$deb"
+	else
+		die "--kernel $spec: no such file or directory, and not a Debian package name"
+	fi
+}
+
+# A bare bzImage: use a config file next to it if there is one
+# (harness/build-kernel caches bzImage and .config side by side).
+vmk_sibling_config() {
+	local d f
+	d=$(dirname -- "$1")
+	for f in "$d/.config" "$d/config" "$d/config-$K_RELEASE"; do
+		if [[ -f $f ]]; then
+			K_CONFIG=$(realpath -- "$f")
+			return 0
+		fi
+	done
+}
