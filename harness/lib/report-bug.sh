@@ -1,0 +1,168 @@
+# shellcheck shell=bash
+# bug-report.txt and bug-report.tar.gz for one case of a results directory:
+# plain text for a mail to linux-btrfs, and what a maintainer needs to rerun
+# it. Sourced by harness/report after report-html.sh (uses rpt_inputs, rpt_jq).
+
+# rpt_pick JSONL CASE KERNEL: the chosen case's results line: CASE (on
+# KERNEL) when given, preferring a FAIL; else the first FAIL.
+rpt_pick() {
+	local jsonl=$1 id=$2 kernel=$3 line
+	# shellcheck disable=SC2016 # jq code, not shell
+	line=$(jq -c --arg id "$id" --arg k "$kernel" \
+		'select(($id == "" or .case == $id) and ($k == "" or .kernel_label == $k))' "$jsonl" |
+		jq -cs 'sort_by(if .verdict == "FAIL" then 0 else 1 end) | .[0] // empty')
+	if [[ -z $line ]]; then
+		[[ -n $id$kernel ]] && die "no case ${id:-*} on kernel ${kernel:-*} in these results"
+		die "no case in these results"
+	fi
+	[[ -n $id ]] || [[ $(jq -r .verdict <<<"$line") == FAIL ]] ||
+		die "no FAIL case in these results (name one with --case ID)"
+	[[ $(jq -r .verdict <<<"$line") == FAIL ]] ||
+		warn "case $(jq -r .case <<<"$line") is $(jq -r .verdict <<<"$line"), not FAIL"
+	printf '%s\n' "$line"
+}
+
+# rpt_tags REPRO: the reproducer's source header tags, "Key<TAB>value".
+rpt_tags() {
+	local src=$DIOGAP_ROOT/repro/$1.c
+	[[ -r $src ]] || return 0
+	sed -n 's/^ \* \(Fixes\|Introduced-by\|fstests\): *\(.*\)$/\1\t\2/p' "$src"
+}
+
+# rpt_hints REPRO: the tags as sentences for the report.
+rpt_hints() {
+	local key val n=0
+	while IFS=$'\t' read -r key val; do
+		n=$((n + 1))
+		case "$key" in
+		Fixes) echo "  This kernel may be missing fix $val." ;;
+		Introduced-by) echo "  The bug came with $val (kernels since then lack the fix until it is applied)." ;;
+		fstests) echo "  fstests $val tests the same bug." ;;
+		esac
+	done < <(rpt_tags "$1")
+	((n > 0)) || echo "  (repro/$1.c has no Fixes:/Introduced-by:/fstests: header lines)"
+}
+
+# rpt_hexpair GOT WANT: 512 bytes read back next to what they should be,
+# 16 bytes a line, "!" on lines that differ. GOT/WANT: hex strings.
+rpt_hexpair() {
+	awk -v g="$1" -v w="$2" 'function grp(s, o,   i, r) {
+			for (i = 0; i < 4; i++) r = r (i ? " " : "") substr(s, o + 8 * i + 1, 8)
+			return r }
+		BEGIN {
+			printf "  offset %-35s   %s\n", "read back", "should hold"
+			for (o = 0; o < length(w) || o < length(g); o += 32) {
+				a = grp(g, o); b = grp(w, o)
+				printf "%s %04x   %-35s | %s\n", (a == b ? " " : "!"), o / 2, a, b
+			}
+		}'
+}
+
+# rpt_sector LINE: the first bad sector, from the reproducer's JSON.
+rpt_sector() {
+	local line=$1 off cls got want
+	IFS=$'\t' read -r off cls got want < <(jq -r '[.runs[]? | objects
+		| (.first_bad // .first_bad_sector) | objects][0] // {}
+		| [.offset // "", .class // "", .got // "", .want // ""] | @tsv' <<<"$line")
+	if [[ -z $off ]]; then
+		IFS=$'\t' read -r off cls < <(rpt_jq -r 'include "report";
+			case_gaps | min_by(.s) // {} | [.s // "", .cls // ""] | @tsv' <<<"$line")
+	fi
+	[[ -n $off ]] || { echo "  No bad sector: the data read back matched (see sizes above)."; return 0; }
+	echo "  First bad sector at file offset $off ($cls):"
+	[[ $got =~ ^[0-9a-fA-F]+$ ]] || got=
+	[[ $want =~ ^[0-9a-fA-F]+$ ]] || want=
+	if [[ -z $got && $cls == zero* ]]; then
+		got=$(printf '0%.0s' {1..1024})
+		echo "  (bytes not recorded; a sector classified zero reads back as 512 zero bytes)"
+	fi
+	if [[ -n $got && -n $want ]]; then
+		rpt_hexpair "$got" "$want"
+	elif [[ -n $got ]]; then
+		echo "  (what it should hold was not recorded by this reproducer version)"
+		rpt_hexpair "$got" ""
+	else
+		echo "  (the sector's bytes were not recorded by this reproducer version)"
+	fi
+}
+
+# rpt_bug_text LINE META DIR: the text of bug-report.txt.
+rpt_bug_text() {
+	local line=$1 meta=$2 dir=$3 repro label
+	repro=$(jq -r .repro <<<"$line")
+	label=$(jq -r .kernel_label <<<"$line")
+	rpt_jq -r --slurpfile m "$meta" -f "$DIOGAP_ROOT/harness/lib/report-bug.jq" <<<"$line"
+	echo
+	echo "First bad sector"
+	rpt_sector "$line"
+	echo
+	echo "Kernel log during this case"
+	{
+		jq -r '.splats[]?' <<<"$line"
+		cat "$dir/dmesg.txt" "$dir/$label/dmesg.txt" 2>/dev/null |
+			grep -F "[$(jq -r .case <<<"$line")] " | head -n 60 || true
+	} | awk '!seen[$0]++ { print "  " $0; n++ } END { if (!n) print "  (nothing: no kernel message, no splat)" }'
+	echo
+	echo "Hints"
+	rpt_hints "$repro"
+	echo
+	echo "Rerun"
+	echo "  bug-report.tar.gz holds the reproducer's source (repro/), its static"
+	echo "  binary (bin/$repro), the sweep, results.jsonl and the console log. As root,"
+	echo "  on a scratch btrfs mounted at MNT: bin/$repro <options above> MNT"
+	echo "  (the command line above names the directory the harness used)."
+}
+
+# rpt_sweep_file DIR META LABEL: the run's sweep file, if it can be found.
+rpt_sweep_file() {
+	local dir=$1 meta=$2 label=$3 f
+	for f in "$dir/sweep.conf" "$dir/$label/sweep.conf" \
+		$(jq -r --arg l "$label" '.top.sweep // empty, .kernels[$l].sweep // empty' "$meta"); do
+		[[ $f == /* ]] || f=$DIOGAP_ROOT/$f
+		[[ -f $f && -r $f ]] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
+# rpt_bundle DIR TMP LINE: DIR/bug-report.tar.gz.
+rpt_bundle() {
+	local dir=$1 tmp=$2 line=$3 repro label name stage f
+	repro=$(jq -r .repro <<<"$line")
+	label=$(jq -r .kernel_label <<<"$line")
+	name=diogap-bug-$(jq -r '.case | gsub("[^A-Za-z0-9._-]"; "_")' <<<"$line")
+	stage=$tmp/$name
+	mkdir -p "$stage/repro/lib" "$stage/bin"
+	cp "$dir/bug-report.txt" "$tmp/results.jsonl" "$stage/"
+	cp "$tmp/meta.json" "$stage/meta.json"
+	[[ -r $DIOGAP_ROOT/repro/$repro.c ]] && cp "$DIOGAP_ROOT/repro/$repro.c" "$stage/repro/"
+	cp "$DIOGAP_ROOT"/repro/lib/* "$stage/repro/lib/" 2>/dev/null || true
+	[[ -r $DIOGAP_ROOT/Makefile ]] && cp "$DIOGAP_ROOT/Makefile" "$stage/"
+	if [[ -x $DIOGAP_BUILD/$repro ]]; then
+		cp "$DIOGAP_BUILD/$repro" "$stage/bin/"
+	else
+		warn "no built reproducer $DIOGAP_BUILD/$repro: the bundle has its source only"
+	fi
+	if f=$(rpt_sweep_file "$dir" "$tmp/meta.json" "$label"); then
+		cp "$f" "$stage/sweep.conf"
+	else
+		warn "the run's sweep file was not found: not in the bundle"
+	fi
+	for f in console.log dmesg.txt; do
+		[[ -f $dir/$f ]] && cp "$dir/$f" "$stage/$f"
+		[[ -f $dir/$label/$f ]] && cp "$dir/$label/$f" "$stage/$label-$f"
+	done
+	tar -C "$tmp" -czf "$tmp/bundle.tar.gz" "$name"
+	mv "$tmp/bundle.tar.gz" "$dir/bug-report.tar.gz"
+}
+
+# rpt_bug DIR CASE KERNEL: write DIR/bug-report.txt and DIR/bug-report.tar.gz.
+rpt_bug() {
+	local dir=$1 tmp line
+	tmp=$(mktemp -d)
+	on_exit rm -rf "$tmp"
+	rpt_inputs "$dir" "$tmp"
+	line=$(rpt_pick "$tmp/results.jsonl" "$2" "$3")
+	rpt_bug_text "$line" "$tmp/meta.json" "$dir" >"$tmp/bug-report.txt"
+	mv "$tmp/bug-report.txt" "$dir/bug-report.txt"
+	rpt_bundle "$dir" "$tmp" "$line"
+}

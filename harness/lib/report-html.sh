@@ -1,0 +1,168 @@
+# shellcheck shell=bash
+# report.html: one self-contained page (inline CSS and SVG, no script, no
+# external asset) from a results directory. Sourced by harness/report after
+# common.sh and results.sh. HTML fragments come from harness/lib/report.jq,
+# heatmaps from gnuplot's SVG terminal.
+
+# rpt_jq ARGS...: jq with the report library loaded.
+rpt_jq() {
+	jq -L "$DIOGAP_ROOT/harness/lib" "$@"
+}
+
+# rpt_inputs DIR TMP: TMP/results.jsonl (the run's cases: the combined file
+# of a run-vm directory, or every kernel's file when there is none) and
+# TMP/meta.json ({top: DIR/meta.json, kernels: {label: DIR/label/meta.json}}).
+rpt_inputs() {
+	local dir=$1 tmp=$2 f label kernels='{}'
+	if [[ -s $dir/results.jsonl ]]; then
+		cp "$dir/results.jsonl" "$tmp/results.jsonl"
+	else
+		: >"$tmp/results.jsonl"
+		for f in "$dir"/*/results.jsonl; do
+			[[ -s $f ]] && cat "$f" >>"$tmp/results.jsonl"
+		done
+	fi
+	[[ -s $tmp/results.jsonl ]] || die "no results.jsonl with cases in $dir"
+	jq -e . "$tmp/results.jsonl" >/dev/null 2>&1 || die "$dir: results.jsonl is not valid JSON Lines"
+	while IFS= read -r label; do
+		f=$dir/$label/meta.json
+		if [[ ! -f $f ]] || ! jq -e . "$f" >/dev/null 2>&1; then
+			continue
+		fi
+		kernels=$(jq --arg l "$label" --slurpfile m "$f" '.[$l] = $m[0]' <<<"$kernels")
+	done < <(jq -r .kernel_label "$tmp/results.jsonl" | awk '!seen[$0]++')
+	if [[ -f $dir/meta.json ]] && jq -e . "$dir/meta.json" >/dev/null 2>&1; then
+		jq --argjson k "$kernels" '{top: ., kernels: $k}' "$dir/meta.json" >"$tmp/meta.json"
+	else
+		jq -n --argjson k "$kernels" '{top: {note: "no meta.json in the results directory"}, kernels: $k}' \
+			>"$tmp/meta.json"
+	fi
+}
+
+# rpt_gnuplot_labels DATA AXIS: gnuplot tics "("a" 0, "b" 1)" from the
+# "#x I LABEL" lines of the heatmap data (labels are [A-Za-z0-9._-] only).
+rpt_gnuplot_labels() {
+	awk -v a="#$2" '$1 == a { s = s (n++ ? ", " : "") "\"" $3 "\" " $2 }
+		END { print "(" s ")"; print n }' "$1"
+}
+
+# rpt_heatmap JSONL LABEL N TMP: the FAIL-rate heatmap (size x queue depth)
+# of one kernel as inline SVG, its ids prefixed so several can share a page.
+rpt_heatmap() {
+	local jsonl=$1 label=$2 n=$3 tmp=$4 data xt yt nx ny
+	data=$tmp/heat-$n.dat
+	# shellcheck disable=SC2016 # jq code, not shell
+	rpt_jq -rs --arg k "$label" 'include "report"; heat_data($k)' "$jsonl" >"$data"
+	if ! grep -q '^[0-9]' "$data"; then
+		echo '<p>No PASS or FAIL case on this kernel: nothing to plot.</p>'
+		return 0
+	fi
+	{ read -r xt; read -r nx; } < <(rpt_gnuplot_labels "$data" x)
+	{ read -r yt; read -r ny; } < <(rpt_gnuplot_labels "$data" y)
+	gnuplot >"$tmp/gnuplot-$n.log" 2>&1 <<-EOF || die "gnuplot failed: $(tail -n 3 "$tmp/gnuplot-$n.log")"
+		set terminal svg size $((160 + 70 * nx)),$((110 + 40 * ny)) font "sans,11" background "white"
+		set output "$tmp/heat-$n.svg"
+		set xtics $xt nomirror
+		set ytics $yt nomirror
+		set xrange [-0.5:$nx - 0.5]
+		set yrange [-0.5:$ny - 0.5]
+		set cbrange [0:100]
+		set palette defined (0 "#e8f5e9", 50 "#ffb74d", 100 "#c62828")
+		set xlabel "size"
+		set ylabel "queue depth (sync = no io_uring)"
+		set cblabel "FAIL %"
+		unset key
+		plot "$data" using 1:2:(0.5):(0.5):3 with boxxyerror fc palette fs solid 1.0 border lc "white", \
+			"" using 1:2:(sprintf("%d/%d FAIL", \$4, \$5)) with labels
+	EOF
+	# Drop the XML prolog; make the SVG's ids unique on the page.
+	sed -e '/^<?xml/d' -e '/^<!DOCTYPE/d' -e "s/id='/id='h$n-/g; s/id=\"/id=\"h$n-/g" \
+		-e "s/href='#/href='#h$n-/g; s/href=\"#/href=\"#h$n-/g; s/url(#/url(#h$n-/g" \
+		-e 's/<svg /<svg class="heatmap" /' "$tmp/heat-$n.svg"
+}
+
+rpt_css() {
+	cat <<-'EOF'
+		body { font: 14px/1.4 sans-serif; margin: 1.5em; color: #222; }
+		h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+		table { border-collapse: collapse; margin: .5em 0; }
+		td, th { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
+		pre { white-space: pre-wrap; word-break: break-all; margin: 0; }
+		.v-PASS { background: #c8e6c9; } .v-FAIL { background: #ef9a9a; }
+		.v-BROKEN { background: #ffcc80; } .v-SKIP { background: #e0e0e0; }
+		.cell a { color: inherit; text-decoration: none; display: block; }
+		.chip { display: inline-block; padding: 0 5px; margin: 1px; border-radius: 3px;
+		  border: 1px solid #0003; font-size: 12px; }
+		.cell.empty { color: #999; }
+		section.cases:target, div.gapmap:target, tr.case:target { outline: 3px solid #1565c0; }
+		.gapmap { margin: 1em 0 2em; } .gapmap h3 { font-size: 1em; margin: .3em 0; }
+		.gapsvg text { font: 11px sans-serif; fill: #333; }
+		.g-file { fill: #eeeeee; stroke: #999; } .g-data { fill: #81c784; }
+		.g-zero-hole { fill: #ffffff; stroke: #c62828; stroke-width: 1.5; }
+		.g-zero-extent { fill: #c62828; } .g-zero { fill: #e57373; }
+		.g-stale { fill: #6a1b9a; } .g-misplaced { fill: #ef6c00; } .g-garbage { fill: #000; }
+		.g-excess { fill: #fdd835; } .g-short { fill: #bdbdbd; stroke: #000; stroke-dasharray: 2 2; }
+		.g-res { fill: #00897b; }
+		.g-pred { fill: #1565c0; } .g-predo { fill: none; stroke: #1565c0; stroke-width: 2; stroke-dasharray: 5 3; }
+		.gap:not(.g-zero-hole):not(.g-zero-extent):not(.g-zero):not(.g-stale):not(.g-misplaced):not(.g-garbage) { fill: #795548; }
+		.tick { stroke: #666; }
+		.legend span { display: inline-block; margin-right: 1em; }
+		.legend i { display: inline-block; width: 14px; height: 10px; border: 1px solid #999; margin-right: 3px; }
+		.rerun { background: #f5f5f5; padding: 4px; }
+	EOF
+}
+
+rpt_legend() {
+	local c t out='<p class="legend">'
+	for c in data:'written data' zero-hole:'zeros, hole (no extent)' zero-extent:'zeros inside an extent' \
+		zero:'zeros (hole or extent not known)' stale:'stale data' misplaced:'misplaced data' \
+		garbage:'garbage' excess:'beyond the expected size' short:'missing: file too short' \
+		res:'buffer pages resident at the write' pred:'predicted (a buggy kernel loses this)'; do
+		t=${c#*:}
+		c=${c%%:*}
+		out+="<span><svg width=\"16\" height=\"12\"><rect class=\"g-$c\" x=\"1\" y=\"1\" width=\"14\" height=\"10\"/></svg>$t</span>"
+	done
+	echo "$out</p>"
+}
+
+# rpt_html DIR: write DIR/report.html (through a temporary file).
+rpt_html() {
+	local dir=$1 tmp label n=0 title
+	tmp=$(mktemp -d)
+	on_exit rm -rf "$tmp"
+	rpt_inputs "$dir" "$tmp"
+	title="diogap report: $(basename "$(realpath "$dir")")"
+	{
+		echo '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+		printf '<title>%s</title><style>\n' "$(jq -rn --arg t "$title" '$t | @html')"
+		rpt_css
+		echo '</style></head><body>'
+		printf '<h1>%s</h1><p>Generated %s by harness/report (diogap %s).</p>\n' \
+			"$(jq -rn --arg t "$title" '$t | @html')" "$(date -u +%FT%TZ)" "$(project_commit)"
+		echo '<h2 id="summary">Summary</h2>'
+		rpt_jq -rs 'include "report"; html_summary' "$tmp/results.jsonl"
+		echo '<h2 id="matrix-h">Verdict matrix</h2><p>Kernels × reproducer × fault pattern; a cell lists its cases.</p>'
+		rpt_jq -rs 'include "report"; html_matrix' "$tmp/results.jsonl"
+		echo '<h2 id="heatmaps">FAIL rate by size and queue depth</h2>'
+		while IFS= read -r label; do
+			n=$((n + 1))
+			printf '<h3>%s</h3>\n' "$(jq -rn --arg t "$label" '$t | @html')"
+			rpt_heatmap "$tmp/results.jsonl" "$label" "$n" "$tmp"
+		done < <(jq -r .kernel_label "$tmp/results.jsonl" | awk '!seen[$0]++')
+		echo '<h2 id="failures">Gap maps of the FAIL cases</h2>'
+		rpt_legend
+		rpt_jq -rs 'include "report"; html_failures' "$tmp/results.jsonl"
+		echo '<h2 id="broken">BROKEN cases and kernel splats</h2>'
+		rpt_jq -rs 'include "report"; html_broken' "$tmp/results.jsonl"
+		echo '<h2 id="cases">Cases by matrix cell</h2>'
+		rpt_jq -rs 'include "report"; html_cells' "$tmp/results.jsonl"
+		echo '<h2 id="timings">Timings</h2>'
+		# shellcheck disable=SC2016 # jq code, not shell
+		rpt_jq -rs --slurpfile m "$tmp/meta.json" 'include "report"; html_timings($m[0])' "$tmp/results.jsonl"
+		echo '<h2 id="environment">Environment</h2>'
+		# shellcheck disable=SC2016 # jq code, not shell
+		rpt_jq -rn --slurpfile m "$tmp/meta.json" 'include "report"; html_env($m[0])'
+		echo '</body></html>'
+	} >"$tmp/report.html"
+	mv "$tmp/report.html" "$dir/report.html"
+}
