@@ -535,14 +535,29 @@ static const char *sysrq_blocked(void)
 	return "written";
 }
 
-static char proc_state(pid_t pid)
+/* Tasks of pid that are still alive (not exited, not zombies): after the
+ * leader dies, an io-wq worker stuck in the kernel may remain. */
+static int live_tasks(pid_t pid)
 {
-	char path[64], buf[512], *p;
+	char dir[64], path[128], buf[512], *p;
+	struct dirent *de;
+	int live = 0;
+	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	read_proc(path, buf, sizeof(buf));
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.20s/stat", dir, de->d_name);
+		read_proc(path, buf, sizeof(buf));
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
+			live++;
+	}
+	if (d)
+		closedir(d);
+	return live;
 }
 
 static void print_result_and_leave(const struct dg_opts *o, struct dg_buf *b,
@@ -576,8 +591,7 @@ static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
 	static struct sbuf js;
 	char wchan[192];
 	const char *sysrq;
-	char after;
-	int i;
+	int i, live = 0;
 
 	js.n = 0;
 	printf("# hang: pid %d still in %s after %.1f s (timeout %g s)\n", (int)pid,
@@ -588,16 +602,18 @@ static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
 	sysrq = sysrq_blocked();
 	printf("# hang: sysrq w (blocked tasks to the kernel log): %s\n", sysrq);
 	kill(pid, SIGKILL);
-	/* a task in uninterruptible sleep does not die: say which it was */
-	for (i = 0; i < 25 && (after = proc_state(pid)) != 'Z' && after != '?'; i++)
+	/* a task in uninterruptible sleep does not die: say whether one is
+	 * left (half a second, never a blocking wait) */
+	for (i = 0; i < 25 && (live = live_tasks(pid)) > 0; i++)
 		usleep(20000);
-	after = proc_state(pid);
-	printf("# hang: after SIGKILL the child is %s\n",
-	       after == 'Z' || after == '?' ? "gone" : "still there (unkillable)");
+	if (!live)
+		waitpid(pid, NULL, WNOHANG); /* reap the zombie if it is one */
+	printf("# hang: after SIGKILL %s\n",
+	       live ? "tasks of the child are still there (unkillable)" : "the child is gone");
 	sb_add(&js, ",\"sysrq_w\":");
 	sb_json_str(&js, sysrq);
-	sb_add(&js, ",\"after_sigkill\":\"%s\"}",
-	       after == 'Z' || after == '?' ? "exited" : "stuck");
+	sb_add(&js, ",\"after_sigkill\":\"%s\",\"tasks_left\":%d}",
+	       live ? "stuck" : "exited", live);
 	child_info(s, r, b);
 	extra_json(s, r, js.s);
 	if (!strcmp(where, "setup")) {
