@@ -11,6 +11,7 @@
 #   K_RELEASE  the kernel release (uname -r), read from the bzImage header
 #   K_CONFIG   the kernel .config, or "" when unknown
 #   K_MODROOT  a directory holding lib/modules/$K_RELEASE, or "" for none
+# and vmk_boot_image sets K_BOOT / K_BOOT_METHOD (what QEMU is given).
 # Everything it fetches or unpacks goes under $DIOGAP_CACHE.
 
 # vmk_is_bzimage FILE: true when FILE carries the x86 boot protocol magic
@@ -34,6 +35,7 @@ vmk_bzimage_release() {
 
 vmk_reset() {
 	K_KIND='' K_ORIGIN='' K_IMAGE='' K_RELEASE='' K_CONFIG='' K_MODROOT=''
+	K_BOOT='' K_BOOT_METHOD=''
 }
 
 vmk_set_image() {
@@ -160,4 +162,66 @@ vmk_sibling_config() {
 			return 0
 		fi
 	done
+}
+
+# vmk_u32 FILE OFFSET / vmk_u8 FILE OFFSET: little-endian header fields.
+vmk_u32() { od -An -tu4 -j "$2" -N 4 -- "$1" | tr -d ' '; }
+vmk_u8() { od -An -tu1 -j "$2" -N 1 -- "$1" | tr -d ' '; }
+
+# vmk_has_pvh ELF: the ELF carries the PVH entry note
+# (XEN_ELFNOTE_PHYS32_ENTRY, type 0x12), so QEMU can boot it directly.
+vmk_has_pvh() {
+	[[ $(od -An -c -N 4 -- "$1" 2>/dev/null | tr -d ' ') == 177ELF ]] || return 1
+	LC_ALL=C readelf -nW "$1" 2>/dev/null |
+		grep -Eq 'Xen[[:space:]]+0x[0-9a-f]+[[:space:]].*(0x00000012|PHYS32_ENTRY)'
+}
+
+# vmk_unpack_payload BZIMAGE OUT: the bzImage's compressed payload,
+# decompressed (the decompressors may complain about the size the kernel
+# build appends; the ELF check afterwards is what counts).
+vmk_unpack_payload() {
+	local img=$1 out=$2 sects off len start magic
+	(($(od -An -tu2 -j 518 -N 2 -- "$img" | tr -d ' ') >= 0x208)) || return 1
+	sects=$(vmk_u8 "$img" 497)
+	((sects == 0)) && sects=4
+	off=$(vmk_u32 "$img" 584) len=$(vmk_u32 "$img" 588)
+	start=$(((sects + 1) * 512 + off))
+	magic=$(od -An -tx1 -j "$start" -N 4 -- "$img" | tr -d ' ')
+	dd if="$img" iflag=skip_bytes,count_bytes skip="$start" count="$len" bs=1M status=none |
+		case "$magic" in
+		1f8b*) gzip -dc ;;
+		fd377a58) xz -dc ;;
+		5d00*) xz --format=lzma -dc ;;
+		28b52ffd) zstd -qdc ;;
+		02214c18) lz4 -dc ;;
+		425a68*) bzip2 -dc ;;
+		*) cat >/dev/null; return 1 ;;
+		esac >"$out" 2>/dev/null || true
+	vmk_has_pvh "$out"
+}
+
+# vmk_boot_image: set K_BOOT to what QEMU boots: the kernel's own vmlinux
+# through its PVH entry when the bzImage has one (the guest then skips
+# decompressing itself, seconds under TCG), else the bzImage. The same
+# kernel either way; meta.json records which (K_BOOT_METHOD). Cached by the
+# bzImage's hash. DIOGAP_VM_BOOT=bzimage turns it off.
+vmk_boot_image() {
+	local key dir
+	K_BOOT=$K_IMAGE K_BOOT_METHOD=bzimage
+	[[ ${DIOGAP_VM_BOOT:-pvh} == pvh ]] || return 0
+	[[ -z $K_CONFIG || $(vmk_config_has "$K_CONFIG" PVH) == y ]] || return 0
+	key=$(sha256sum "$K_IMAGE" | cut -c1-16)
+	dir=$DIOGAP_CACHE/vm/vmlinux
+	mkdir -p "$dir"
+	[[ -e $dir/$key.none ]] && return 0
+	if [[ ! -s $dir/$key.elf ]]; then
+		if vmk_unpack_payload "$K_IMAGE" "$dir/$key.tmp"; then
+			mv "$dir/$key.tmp" "$dir/$key.elf"
+		else
+			rm -f "$dir/$key.tmp"
+			touch "$dir/$key.none"
+			return 0
+		fi
+	fi
+	K_BOOT=$dir/$key.elf K_BOOT_METHOD=pvh
 }

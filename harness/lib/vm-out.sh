@@ -63,7 +63,7 @@ vmo_meta_kernel() {
 	jq -n --arg lbl "$label" --arg kind "$K_KIND" --arg origin "$K_ORIGIN" \
 		--arg image "$K_IMAGE" --arg image_sha "$(vmo_sha "$K_IMAGE")" \
 		--arg release "$K_RELEASE" --arg config "$K_CONFIG" --arg config_hash "$cfg_hash" \
-		--arg modroot "$K_MODROOT" --arg initrd_sha "$(vmo_sha "$initrd")" \
+		--arg modroot "$K_MODROOT" --arg boot "$K_BOOT_METHOD" --arg boot_image "$K_BOOT" --arg initrd_sha "$(vmo_sha "$initrd")" \
 		--arg btrfs "$(vmk_config_has "$K_CONFIG" BTRFS_FS)" \
 		--arg sysrq "$(vmk_config_has "$K_CONFIG" MAGIC_SYSRQ)" \
 		--arg accel "$VM_ACCEL" --arg endv "${VM_END:-}" --arg reason "${VM_REASON:-}" \
@@ -80,7 +80,7 @@ vmo_meta_kernel() {
 		   config_btrfs: ($btrfs | opt), config_magic_sysrq: ($sysrq | opt),
 		   module_tree: ($modroot | opt), modules: ($modules | list),
 		   modules_missing: ($missing | list)},
-		  initrd_sha256: $initrd_sha, accel: $accel, qemu_cmdline: $cmd,
+		  boot_method: $boot, boot_image: $boot_image, initrd_sha256: $initrd_sha, accel: $accel, qemu_cmdline: $cmd,
 		  "end": ($endv | opt), reason: ($reason | opt),
 		  boot_ms: ($boot_ms | num), first_verdict_ms: ($first_ms | num),
 		  wall_ms: ($wall_ms | num), qemu_exit: ($qemu_rc | num),
