@@ -130,16 +130,19 @@ static int register_buffer(struct uring_run *u, const struct dg_opts *o,
 
 	if (ret == 0)
 		return DG_PASS;
-	snprintf(r->diag_buf, sizeof(r->diag_buf),
-		 "io_uring_register_buffers (%s buffer, %zu bytes): %s",
-		 o->buf == DG_BUF_MEMFD ? "memfd" :
-		 o->buf == DG_BUF_ANON ? "anon" : "file", iov.iov_len,
-		 strerror(-ret));
-	r->diag = r->diag_buf;
 	/* The kernel refusing to pin file-backed memory is "not supported
 	 * here"; anything else (ENOMEM: RLIMIT_MEMLOCK) is a setup error. */
-	return (ret == -EOPNOTSUPP || (ret == -EFAULT && o->buf == DG_BUF_FILE))
-		       ? DG_SKIP : DG_BROKEN;
+	bool unsupported = ret == -EOPNOTSUPP ||
+			   (ret == -EFAULT && o->buf == DG_BUF_FILE);
+
+	snprintf(r->diag_buf, sizeof(r->diag_buf),
+		 "io_uring_register_buffers (%s buffer, %zu bytes): %s%s",
+		 o->buf == DG_BUF_MEMFD ? "memfd" :
+		 o->buf == DG_BUF_ANON ? "anon" : "file", iov.iov_len,
+		 strerror(-ret),
+		 unsupported ? ": this kernel does not pin file-backed memory for io_uring" : "");
+	r->diag = r->diag_buf;
+	return unsupported ? DG_SKIP : DG_BROKEN;
 }
 
 static void queue_chunk(struct uring_run *u, size_t i)
