@@ -140,7 +140,8 @@ rpt_html() {
 		printf '<h1>%s</h1><p>Generated %s by harness/report (diogap %s).</p>\n' \
 			"$(jq -rn --arg t "$title" '$t | @html')" "$(date -u +%FT%TZ)" "$(project_commit)"
 		echo '<h2 id="summary">Summary</h2>'
-		rpt_jq -rs 'include "report"; html_summary' "$tmp/results.jsonl"
+		# shellcheck disable=SC2016 # jq code, not shell
+		rpt_jq -rs --slurpfile m "$tmp/meta.json" 'include "report"; html_summary($m[0])' "$tmp/results.jsonl"
 		echo '<h2 id="matrix-h">Verdict matrix</h2><p>Kernels × reproducer × fault pattern; a cell lists its cases.</p>'
 		rpt_jq -rs 'include "report"; html_matrix' "$tmp/results.jsonl"
 		echo '<h2 id="heatmaps">FAIL rate by size and queue depth</h2>'

@@ -71,13 +71,15 @@ def cell_id($ki; $ri): "cell-\($ki)-\($ri)";
 def chip($v; $n): "<span class=\"chip v-\($v)\">\($n) \($v)</span>";
 def chips: counts as $n | [verdicts[] | select($n[.]) | chip(.; $n[.])] | join(" ");
 
-# Per kernel: counts table.
-def html_summary:
+# Per kernel: counts table; $meta as in html_timings.
+def html_summary($meta):
   indexed as $all | ($all | kernels) as $ks
-  | "<table class=\"counts\"><tr><th>kernel</th><th>release</th><th>cases</th>"
+  | "<table class=\"counts\"><tr><th>kernel</th><th>release</th><th>from</th><th>cases</th>"
     + ([verdicts[] | "<th>\(.)</th>"] | join("")) + "<th>splats</th></tr>",
     ($ks[] as $k | ($all | map(select(.kernel_label == $k))) as $c | ($c | counts) as $n
-     | "<tr data-kernel=\"\($k | esc)\"><td>\($k | esc)</td><td>\($c[0].kernel | esc)</td><td>\($c | length)</td>"
+     | ($meta.kernels[$k].kernel // {}) as $kk
+     | "<tr data-kernel=\"\($k | esc)\"><td>\($k | esc)</td><td>\($c[0].kernel | esc)</td>"
+       + "<td>\($kk.origin // $meta.top.mode // "-" | esc)</td><td>\($c | length)</td>"
        + ([verdicts[] as $v | "<td class=\"\(if ($n[$v] // 0) > 0 then "v-" + $v else "" end)\">\($n[$v] // 0)</td>"] | join(""))
        + "<td>\($c | map(select((.splats // []) | length > 0)) | length)</td></tr>"),
     "</table>";
@@ -182,19 +184,24 @@ def html_broken:
         + "<td>\(.reason | esc)</td><td><pre>\((.splats // [])[0:5] | join("\n") | esc)</pre></td></tr>"),
       "</table>" end;
 
-# Flatten a JSON document into "a.b.c" -> scalar rows.
-def kv_rows: [paths(scalars) as $p | "<tr><td>\($p | map(tostring) | join(".") | esc)</td><td>\(getpath($p) | esc)</td></tr>"] | join("");
+# Flatten a JSON document into "a.b.c" -> value rows; arrays of scalars
+# (a qemu command line) are one row, joined with spaces.
+def kv($p): if type == "object" then to_entries[] | .key as $k | .value | kv($p + [$k])
+  elif type == "array" and any(.[]; type == "object" or type == "array")
+  then to_entries[] | (.key | tostring) as $k | .value | kv($p + [$k])
+  else {k: ($p | join(".")), v: (if type == "array" then map(tostring) | join(" ") else tostring end)} end;
+def kv_rows: [kv([]) | "<tr><td>\(.k | esc)</td><td><pre>\(.v | esc)</pre></td></tr>"] | join("");
 
-# Timings per kernel; $meta = {top: meta.json, kernels: {label: meta.json}}.
+# Timings per kernel; $meta = {top: meta.json, kernels: {label: meta.json}}
+# (run-vm's per-kernel meta has boot_ms, first_verdict_ms, wall_ms).
 def html_timings($meta):
   indexed as $all | ($all | kernels) as $ks
-  | "<table class=\"timings\"><tr><th>kernel</th><th>boot / setup</th><th>cases</th><th>total</th><th>mean</th><th>slowest</th></tr>",
+  | "<table class=\"timings\"><tr><th>kernel</th><th>boot</th><th>first verdict</th><th>whole VM</th>"
+    + "<th>cases</th><th>sum of cases</th><th>mean</th><th>slowest case</th></tr>",
     ($ks[] as $k | ($all | map(select(.kernel_label == $k))) as $c
-     | ($c | map(.elapsed_ms // 0)) as $t
-     | (($meta.kernels[$k] // {}) | [paths(scalars) as $p | select($p | map(tostring) | join(".") | test("boot|start"; "i"))
-         | "\($p | map(tostring) | join(".")) = \(getpath($p))"] | join("; ")) as $boot
-     | "<tr><td>\($k | esc)</td><td>\(if $boot == "" then "not recorded" else $boot end | esc)</td><td>\($c | length)</td>"
-       + "<td>\($t | add | ms)</td><td>\($t | add / length | floor | ms)</td>"
+     | ($c | map(.elapsed_ms // 0)) as $t | ($meta.kernels[$k] // {}) as $km
+     | "<tr data-kernel=\"\($k | esc)\"><td>\($k | esc)</td><td>\($km.boot_ms | ms)</td><td>\($km.first_verdict_ms | ms)</td>"
+       + "<td>\($km.wall_ms | ms)</td><td>\($c | length)</td><td>\($t | add | ms)</td><td>\($t | add / length | floor | ms)</td>"
        + "<td>\($c | max_by(.elapsed_ms // 0) | "\(case_link) \(.elapsed_ms | ms)")</td></tr>"),
     "</table><h3>Per case</h3><table class=\"percase\"><tr><th>case</th>" + ([$ks[] | "<th>\(esc)</th>"] | join("")) + "</tr>",
     ($all | group_by(.case) | sort_by(.[0].i)[] as $g
