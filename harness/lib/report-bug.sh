@@ -44,7 +44,8 @@ rpt_hints() {
 }
 
 # rpt_hexpair GOT WANT: 512 bytes read back next to what they should be,
-# 16 bytes a line, "!" on lines that differ. GOT/WANT: hex strings.
+# 16 bytes a line, "!" on lines that differ, "*" for repeats of the line
+# above (as hexdump does). GOT/WANT: hex strings.
 rpt_hexpair() {
 	awk -v g="$1" -v w="$2" 'function grp(s, o,   i, r) {
 			for (i = 0; i < 4; i++) r = r (i ? " " : "") substr(s, o + 8 * i + 1, 8)
@@ -53,6 +54,8 @@ rpt_hexpair() {
 			printf "  offset %-35s   %s\n", "read back", "should hold"
 			for (o = 0; o < length(w) || o < length(g); o += 32) {
 				a = grp(g, o); b = grp(w, o)
+				if (o > 0 && a == pa && b == pb) { if (!star++) print "  *"; continue }
+				star = 0; pa = a; pb = b
 				printf "%s %04x   %-35s | %s\n", (a == b ? " " : "!"), o / 2, a, b
 			}
 		}'
