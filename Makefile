@@ -62,8 +62,12 @@ check-unit: $(UNIT_BIN)
 check-repro: reproducers
 	harness/tests/repro-local.sh $(BUILD)
 
-# Figures, not assertions: write/verify us and the ratio to bare I/O.
-bench-repro: reproducers
+# Figures, not assertions: write/verify us and the ratio to bare I/O
+# (build/bare-io: one O_DIRECT pwrite + pread, the baseline).
+$(BUILD)/bare-io: repro/bench/bare-io.c $(LIB_A)
+	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $< $(LIB_A)
+
+bench-repro: reproducers $(BUILD)/bare-io
 	harness/bench-repro $(BUILD)
 
 # ---- dependencies ---------------------------------------------------------
