@@ -23,13 +23,14 @@ def params: [splits(" +") | select(. != "")]
 def verdict: {"0": "PASS", "1": "FAIL", "4": "SKIP"}[$exit | tostring] // "BROKEN";
 ($kmsg | split("\n") | map(select(length > 0))) as $klines
 | {
-    case: $case, kernel: $release, kernel_label: $label, repro: $repro,
+    case: $case, kernel: $release, kernel_label: $klabel, repro: $repro,
     mount: $mount, args: $args, params: ($args | params),
     verdict: verdict, exit: $exit, elapsed_ms: $ms,
     reason: (if $why != "" then $why
              elif verdict != "PASS" then ([$runs[] | .diag? // empty | select(. != null)][0] // null)
              else null end),
     gaps: [$runs[] | .gaps? // empty | .[]],
+    gap_extents: [$runs[] | .gap_extents? // empty | .[]],
     predicted: [$runs[] | .predicted? // empty | .[]],
     rerun: ([$runs[] | select(.verdict? != "PASS") | .rerun? // empty][0] // null),
     splats: [$klines[] | select(test($splat_re))],
@@ -62,7 +63,7 @@ results_case() {
 	local code=$8 ms=$9 why=${10} label=${11} release=${12} line
 	line=$(jq -cn --arg case "$id" --arg repro "$repro" --arg mount "$mount" \
 		--arg args "$args" --argjson exit "$code" --argjson ms "$ms" \
-		--arg why "$why" --arg label "$label" --arg release "$release" \
+		--arg why "$why" --arg klabel "$label" --arg release "$release" \
 		--arg splat_re "$DG_SPLAT_RE" \
 		--argjson runs "$(results_records "$stream" J "$id" |
 			jq -cR 'fromjson? // {malformed: .}' | jq -cs .)" \

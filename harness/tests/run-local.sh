@@ -17,7 +17,7 @@ setup() {
 	need_root
 	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
 	on_exit rm -rf "$T"
-	make -s -C "$DIOGAP_ROOT" build
+	make -s -C "$DIOGAP_ROOT" reproducers
 }
 
 # sweep NAME LINES...: a sweep file in the test dir.
