@@ -78,3 +78,34 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(UNIT_BIN).d
+
+# ---- harness: the main job, test suites, benchmarks ------------------------
+# `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
+SWEEP ?= configs/sweeps/default.conf
+.PHONY: run check help bench check-run-local check-kernels check-hang check-lint
+run: deps
+	harness/run-local --sweep $(SWEEP)
+
+# Every suite; each prints "N passed, N failed", run-tests sums them.
+CHECK_SUITES := lint unit repro run-local hang build-kernel run-vm kernels report bisect lava
+check: deps
+	harness/run-tests $(CHECK_SUITES)
+
+check-lint:
+	harness/tests/lint.sh
+
+check-run-local: reproducers
+	harness/tests/run-local.sh
+
+check-hang: reproducers
+	harness/tests/repro-hang.sh $(BUILD)
+
+check-kernels: reproducers
+	harness/check-kernels
+
+help:
+	@echo "make            build the reproducers into $(BUILD)/"
+	@echo "make run        default sweep on the running kernel (SWEEP=file to change)"
+	@echo "make check      every test suite: $(CHECK_SUITES)"
+	@echo "make check-X    one suite, X in: $(CHECK_SUITES)"
+	@echo "make bench      benchmarks (figures, not assertions)"
