@@ -16,6 +16,8 @@
  * mapping resident first (a partly resident mapping); --engine uring
  * writes through io_uring (--async: IOSQE_ASYNC).
  *
+ * --hang-timeout bounds the whole write phase (every --chunk call).
+ *
  * iomap invalidates the target range before it faults the buffer in, so
  * the write must fault on pages of the very range it is writing; if the
  * filesystem lets that fault happen with the range locked (btrfs without
@@ -59,6 +61,7 @@
 #define STACK_LINES 24   /* per task, in JSON and KTAP */
 #define MAX_TASKS 16
 #define FILL_PIECE (1u << 20)
+#define EAGAIN_MAX 10000 /* retries of EAGAIN/EINTR before calling it an error */
 
 enum phase { PH_SETUP, PH_WRITING, PH_WRITTEN };
 
@@ -69,8 +72,8 @@ struct short_write {
 
 /* Shared between the watchdog and the writer (MAP_SHARED|MAP_ANONYMOUS). */
 struct shared {
-	volatile int phase;
-	volatile uint64_t t_write_start, t_write_end; /* CLOCK_MONOTONIC us */
+	int phase;           /* __atomic: written by the child, polled */
+	uint64_t t_write_start, t_write_end; /* CLOCK_MONOTONIC us */
 	int werr;            /* errno of a failed write call, 0 if none */
 	uint64_t werr_off;
 	unsigned nshort, eagain;
@@ -213,10 +216,9 @@ static int child_write_psync(struct shared *sh, int fd, const char *src,
 	while (len) {
 		ssize_t n = pwrite(fd, src, len, (off_t)off);
 
-		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-			sh->eagain++;
+		if (n < 0 && (errno == EINTR || errno == EAGAIN) &&
+		    ++sh->eagain < EAGAIN_MAX)
 			continue;
-		}
 		if (n <= 0) {
 			sh->werr = n < 0 ? errno : EIO;
 			sh->werr_off = off;
@@ -257,10 +259,8 @@ static int child_write_uring(struct shared *sh, struct io_uring *ring, int fd,
 			child_fail(DG_BROKEN, "io_uring_wait_cqe: %s", strerror(-ret));
 		res = cqe->res;
 		io_uring_cqe_seen(ring, cqe);
-		if (res == -EAGAIN || res == -EINTR) {
-			sh->eagain++;
+		if ((res == -EAGAIN || res == -EINTR) && ++sh->eagain < EAGAIN_MAX)
 			continue;
-		}
 		if (res <= 0) {
 			sh->werr = res < 0 ? -res : EIO;
 			sh->werr_off = off;
@@ -353,7 +353,7 @@ static void child_main(const struct self_run *s)
 	memcpy(sh->seen, hb.seen, s->npages);
 
 	sh->t_write_start = dg_now_us();
-	sh->phase = PH_WRITING;
+	__atomic_store_n(&sh->phase, PH_WRITING, __ATOMIC_RELEASE);
 	for (c = 0; c < o->size; c += chunk) {
 		uint64_t len = o->size - c < chunk ? o->size - c : chunk;
 		int ret = uring ? child_write_uring(sh, &ring, dfd, o->async,
@@ -365,7 +365,7 @@ static void child_main(const struct self_run *s)
 			break;
 	}
 	sh->t_write_end = dg_now_us();
-	sh->phase = PH_WRITTEN;
+	__atomic_store_n(&sh->phase, PH_WRITTEN, __ATOMIC_RELEASE);
 
 	if (uring)
 		io_uring_queue_exit(&ring);
@@ -648,7 +648,7 @@ static int watch(const struct self_run *s, pid_t pid, struct dg_result *r,
 		if (w < 0 && errno != EINTR)
 			dg_die_at(__FILE__, __LINE__, "waitpid", errno);
 		now = dg_now_us();
-		switch (s->sh->phase) {
+		switch (__atomic_load_n(&s->sh->phase, __ATOMIC_ACQUIRE)) {
 		case PH_SETUP:
 			if (now - t0 > setup_s * 1e6)
 				stuck(s, pid, r, b, "setup", (double)(now - t0) / 1e6);
@@ -763,13 +763,14 @@ static void child_info(const struct self_run *s, struct dg_result *r,
 		       struct dg_buf *b)
 {
 	const struct shared *sh = s->sh;
+	int phase = __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE);
 
 	memcpy(b->seen, sh->seen, s->npages);
-	b->source = sh->phase >= PH_WRITING ? "pagemap" : "none";
+	b->source = phase >= PH_WRITING ? "pagemap" : "none";
 	r->resident_pages = sh->resident;
-	if (sh->phase == PH_WRITTEN)
+	if (phase == PH_WRITTEN)
 		r->write_us = sh->t_write_end - sh->t_write_start;
-	else if (sh->phase == PH_WRITING)
+	else if (phase == PH_WRITING)
 		r->write_us = dg_now_us() - sh->t_write_start;
 }
 

@@ -38,6 +38,7 @@
 #define QD_MAX 4096
 #define SHORT_KEEP 64   /* short completions kept for the JSON record */
 #define SHORT_PRINT 8   /* and printed as KTAP diagnostics */
+#define EAGAIN_MAX 10000 /* EAGAIN completions retried before it is an error */
 
 struct chunk {
 	uint64_t boff;  /* offset in the buffer (file offset = o->offset + boff) */
@@ -187,8 +188,7 @@ static void complete(struct uring_run *u, struct io_uring_cqe *cqe)
 	int res = cqe->res;
 
 	u->inflight--;
-	if (res == -EAGAIN || res == -EINTR) {
-		u->eagain++;
+	if ((res == -EAGAIN || res == -EINTR) && ++u->eagain < EAGAIN_MAX) {
 		if (!u->err)
 			queue_chunk(u, i);
 		return;
