@@ -14,7 +14,7 @@ VM_QEMU=${VM_QEMU:-qemu-system-x86_64}
 VM_PROBE_TIMEOUT=${VM_PROBE_TIMEOUT:-10}
 # A guest whose stream does not move for the longest case timeout plus this
 # many seconds is stuck (the runner itself ends each case at its timeout).
-VM_STALL_GRACE=${VM_STALL_GRACE:-30}
+VM_STALL_GRACE=${DIOGAP_VM_STALL_GRACE:-30}
 VM_PID=''
 
 vm_now_ms() {
@@ -150,7 +150,9 @@ vm_channel_read() {
 }
 
 # vm_watch DIR STREAM BOOT_TIMEOUT RUN_TIMEOUT STALL_S: follow the results
-# channel until the stream is done, QEMU exits or a timeout passes. Calls
+# channel until the stream is done, QEMU exits or a timeout passes: the
+# runner must start (B) within BOOT_TIMEOUT s of QEMU's start, and finish
+# (D) within RUN_TIMEOUT s of that, without a pause of STALL_S s. Calls
 # vm_on_change (if defined) each time the stream grows. Sets VM_END (done,
 # exited, boot-timeout, run-timeout, stall), VM_BOOT_MS (B seen),
 # VM_FIRST_MS (first E seen), VM_WALL_MS.
@@ -174,7 +176,7 @@ vm_watch() {
 		[[ -n $VM_END ]] && break
 		if [[ -z $VM_BOOT_MS ]] && ((now - VM_T0 > boot_s * 1000)); then
 			VM_END=boot-timeout
-		elif ((now - VM_T0 > run_s * 1000)); then
+		elif [[ -n $VM_BOOT_MS ]] && ((now - VM_T0 - VM_BOOT_MS > run_s * 1000)); then
 			VM_END=run-timeout
 		elif [[ -n $VM_BOOT_MS ]] && ((now - changed > stall_s * 1000)); then
 			VM_END=stall
@@ -207,7 +209,7 @@ vm_end_reason() {
 	exited:) echo "the kernel did not reach the guest's runner (QEMU exited, status $VM_QEMU_RC)${hint:+: $hint}" ;;
 	exited:booted) echo "the VM stopped before the run ended (QEMU exited, status $VM_QEMU_RC)${hint:+: $hint}" ;;
 	boot-timeout:*) echo "boot timeout: the guest's runner did not start within $2 s${hint:+; $hint}" ;;
-	run-timeout:*) echo "run timeout: the VM did not finish within $3 s (guest hung)" ;;
+	run-timeout:*) echo "run timeout: the cases did not finish within $3 s of boot (guest hung)" ;;
 	stall:*) echo "guest stuck: no result for $4 s (hang in the kernel or the runner)" ;;
 	*) echo "the VM ended early ($VM_END)" ;;
 	esac

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# run-vm on Debian's two cloud kernel packages (6.1 and 6.12, both with the
+# fixes) with configs/sweeps/quick.conf, in one run: one boot per kernel,
+# 0 FAIL and > 0 PASS each, the run's layout, no VM left behind.
+set -euo pipefail
+
+# shellcheck source=harness/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=harness/tests/lib.sh
+. "$DIOGAP_ROOT/harness/tests/lib.sh"
+
+RUN=$DIOGAP_ROOT/harness/run-vm
+KERNELS=(linux-image-6.1.0-56-cloud-amd64 linux-image-6.12.117+deb12-cloud-amd64)
+RELEASES=(6.1.0-56-cloud-amd64 6.12.117+deb12-cloud-amd64)
+export DIOGAP_SCRATCH=/var/tmp/diogap-test-run-vm
+T=''
+
+setup() {
+	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
+	on_exit rm -rf "$T"
+}
+
+# jqe FILE PROGRAM [ARGS]: true when PROGRAM's output on FILE is true.
+jqe() { jq -e "${@:2}" "$1" >/dev/null; }
+
+our_vms() { pgrep -f -- "-initrd $DIOGAP_SCRATCH/" || true; }
+
+# per_kernel OUT RELEASE: checks on one kernel's directory.
+# shellcheck disable=SC2016 # jq programs, not shell
+per_kernel() {
+	local out=$1 rel=$2 k=$1/$2 n pass fail
+	check "$rel: has its own results directory" test -s "$k/results.jsonl"
+	n=$(grep -c . "$k/cases.tsv")
+	pass=$(jq -s 'map(select(.verdict == "PASS")) | length' "$k/results.jsonl")
+	fail=$(jq -s 'map(select(.verdict == "FAIL")) | length' "$k/results.jsonl")
+	check "$rel: > 0 PASS ($pass of $n)" test "$pass" -gt 0
+	check_eq "$rel: 0 FAIL" 0 "$fail"
+	check_eq "$rel: 0 BROKEN" 0 "$(jq -s 'map(select(.verdict == "BROKEN")) | length' "$k/results.jsonl")"
+	check_eq "$rel: one result per case" "$n" "$(grep -c . "$k/results.jsonl")"
+	check "$rel: every result names the kernel that ran it" \
+		jqe "$k/results.jsonl" -s --arg r "$rel" 'all(.kernel == $r and .kernel_label == $r)'
+	check "$rel: meta.json: release, image hash, qemu command line, sweep hash" \
+		jqe "$k/meta.json" --arg r "$rel" '.kernel.release == $r and (.kernel.image_sha256 | length) == 64
+		  and (.qemu_cmdline | index("-no-reboot")) and .sweep_hash != null and ."end" == "done"'
+	check "$rel: btrfs came as a module and was packed" \
+		jqe "$k/meta.json" '.kernel.modules | index("btrfs")'
+	check "$rel: console.log kept" test -s "$k/console.log"
+	check "$rel: ktap.txt closes with its totals" grep -q "^# Totals: pass:$pass fail:0" "$k/ktap.txt"
+}
+
+test_two_kernels() {
+	local rc=0 out=$T/run i total
+	"$RUN" --kernel "${KERNELS[0]}" --kernel "${KERNELS[1]}" \
+		--sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" --out "$out" >"$T/run.log" 2>&1 || rc=$?
+	check_eq "quick sweep on both Debian kernels exits 0" 0 "$rc"
+	((rc == 0)) || tail -n 20 "$T/run.log" | sed 's/^/# /'
+	for i in 0 1; do
+		per_kernel "$out" "${RELEASES[i]}"
+	done
+	total=$(cat "$out"/*/results.jsonl | grep -c .)
+	check_eq "results.jsonl has every kernel's results" "$total" "$(grep -c . "$out/results.jsonl")"
+	check "ktap.txt: one subtest per kernel, both ok" \
+		grep -Pzq '^KTAP version 1\n1\.\.2\n(?s:.*)\nok 1 6\.1\.0-56-cloud-amd64\n(?s:.*)\nok 2 6\.12\.117' "$out/ktap.txt"
+	check "meta.json lists both kernels and the accelerator" \
+		jqe "$out/meta.json" '(.kernels | length) == 2 and (.accel == "tcg" or .accel == "kvm")'
+	check "summary.md has a row per kernel" test "$(grep -c '^| 6\.' "$out/summary.md")" -eq 2
+	check "no VM left" test -z "$(our_vms)"
+	check "no scratch run dir left" test -z "$(find "$DIOGAP_SCRATCH" -maxdepth 1 -name 'run.*')"
+}
+
+main() {
+	setup
+	test_two_kernels
+	t_done
+}
+
+main "$@"
