@@ -108,6 +108,65 @@ expect_enospc() {
 	fi
 }
 
+# fail_path MNT: the FAIL path of the real binaries. The running kernel has
+# the fixes, so the test hook DIOGAP_TEST_CORRUPT makes the damage a buggy
+# kernel would leave (holes punched in the predicted ranges, or a file one
+# unit too long) between the writes and the read-back.
+fail_path() {
+	local mnt=$1 r=$BIN/dio-partial-write a=$BIN/dio-append-write rc out line kept
+	rc=0
+	: >"$JSON"
+	out=$(DIOGAP_TEST_CORRUPT=punch "$r" --size 1M --chunk 256K --iterations 2 --keep \
+		--json "$JSON" "$mnt") || rc=$?
+	if ((rc == DG_FAIL)) && grep -q '^not ok 2 dio-partial-write\.' <<<"$out" &&
+		grep -q '^# rerun: DIOGAP_TEST_CORRUPT=punch .*--seed [0-9]' <<<"$out" &&
+		grep -q '^# gaps match the prediction$' <<<"$out" &&
+		grep -q '^# Totals: pass:0 fail:2 ' <<<"$out" &&
+		jq -se 'length == 2 and all(.verdict == "FAIL" and .predicted_match == true and
+			(.predicted | length) == 4 and
+			([.gaps[] | [.[0], .[1]]] == .predicted) and
+			all(.gap_extents[]; .[2] == "hole"))' "$JSON" >/dev/null; then
+		ok "FAIL path: punched predicted ranges -> exit 1, gaps == predicted, holes"
+	else
+		not_ok "FAIL path (punch): exit $rc: $(tr '\n' '|' <<<"$out")"
+	fi
+	kept=$(sed -n 's/^# kept the target file: //p' <<<"$out")
+	if [[ -n $kept && -f $kept ]]; then
+		ok "--keep keeps the target file of a FAIL"
+		rm -f "$kept"
+	else
+		not_ok "--keep: no kept file ($kept)"
+	fi
+	line=$(jq -rs '.[0].rerun' "$JSON")
+	rc=0
+	# shellcheck disable=SC2086 # the rerun line is a command line: split on purpose
+	env $line >/dev/null || rc=$?
+	if ((rc == DG_FAIL)) && [[ -z $(find "$mnt" -name 'diogap-*' -print -quit) ]]; then
+		ok "the rerun line reruns the FAIL (exit 1), file removed without --keep"
+	else
+		not_ok "rerun of a FAIL: exit $rc"
+	fi
+	rc=0
+	: >"$JSON"
+	out=$(DIOGAP_TEST_CORRUPT=grow "$a" --size 64K --buffer anon --json "$JSON" "$mnt") || rc=$?
+	if ((rc == DG_FAIL)) && jq -e '.verdict == "FAIL" and .size_seen == .size_expected + 4096 and
+		(.gaps | length) == 0 and .test_corrupt == "grow"' "$JSON" >/dev/null &&
+		grep -q '^# FAIL: file size 69632, expected 65536' <<<"$out"; then
+		ok "FAIL path: wrong file size -> exit 1"
+	else
+		not_ok "FAIL path (grow): exit $rc: $(tr '\n' '|' <<<"$out")"
+	fi
+	rc=0
+	: >"$JSON"
+	DIOGAP_TEST_CORRUPT=punch "$a" --size 64K --buffer anon --json "$JSON" "$mnt" >/dev/null || rc=$?
+	if ((rc == DG_FAIL)) && jq -e '.verdict == "FAIL" and .gaps == [[0, 4096, "zero"]]' \
+		"$JSON" >/dev/null; then
+		ok "FAIL path: append, punched first page -> exit 1, one zero gap"
+	else
+		not_ok "FAIL path (append punch): exit $rc: $(cat "$JSON")"
+	fi
+}
+
 # matrix MNT LABEL: every reproducer x pattern x size on the mount.
 matrix() {
 	local mnt=$1 label=$2 size f eng buf
@@ -263,9 +322,11 @@ main() {
 	controls
 	bad_inputs "$mnt"
 	rerun_same "$mnt"
+	fail_path "$mnt"
 	matrix "$mnt" "btrfs"
 	scratch_remount "$mnt" nodatasum
 	matrix "$mnt" "btrfs,nodatasum"
+	fail_path "$mnt"
 	expect_pass "btrfs --nocow partial 1M first" "$BIN/dio-partial-write" --nocow "$mnt"
 	echo "$n_pass passed, $n_fail failed"
 	((n_fail == 0))

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,40 @@ static void describe_gaps(const struct dg_result *r, size_t bad, char *out,
 		 dg_class_name(r->gaps.r[0].cls), r->size_seen, r->size_expected);
 }
 
+/*
+ * Test hook, for exercising the FAIL path on a kernel that has the fixes:
+ * DIOGAP_TEST_CORRUPT=punch punches holes in the predicted ranges (or the
+ * first alignment unit when none is predicted) after the writes, which is
+ * what a buggy kernel leaves; =grow makes the file one alignment unit too
+ * long. The KTAP output and the JSON record say so, and the rerun line
+ * carries the variable. Never set by the harness.
+ */
+static void test_corrupt(const struct dg_opts *o, int fd, struct dg_result *r)
+{
+	const char *how = getenv("DIOGAP_TEST_CORRUPT");
+	size_t i;
+
+	if (!how || !*how)
+		return;
+	if (!strcmp(how, "punch")) {
+		for (i = 0; i < r->predicted.n; i++)
+			CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					    (off_t)r->predicted.r[i].start,
+					    (off_t)(r->predicted.r[i].end - r->predicted.r[i].start)));
+		if (!r->predicted.n)
+			CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					    (off_t)o->offset, (off_t)o->dio_align));
+	} else if (!strcmp(how, "grow")) {
+		struct stat st;
+
+		CHECK_SYS(fstat(fd, &st));
+		CHECK_SYS(ftruncate(fd, st.st_size + (off_t)o->dio_align));
+	} else {
+		dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch or grow", how);
+	}
+	printf("# test hook: DIOGAP_TEST_CORRUPT=%s applied to the file after the writes\n", how);
+}
+
 int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		   uint64_t run_id, unsigned iteration, struct dg_result *r)
 {
@@ -77,6 +112,7 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		   &r->predicted);
 	if (!r->size_expected)
 		r->size_expected = o->offset + o->size;
+	test_corrupt(o, fd, r);
 	t0 = dg_now_us();
 	n = dg_read_back(fd, got, len, o->offset);
 	if (n < 0) {

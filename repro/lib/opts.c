@@ -337,6 +337,8 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 		p += n; \
 		left -= (size_t)n; \
 	} while (0)
+	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT"))
+		ADD("DIOGAP_TEST_CORRUPT=%s ", getenv("DIOGAP_TEST_CORRUPT"));
 	ADD("%s --size %" PRIu64 " --offset %" PRIu64, argv0, o->size, o->offset);
 	if (o->chunk)
 		ADD(" --chunk %" PRIu64, o->chunk);

@@ -189,6 +189,10 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 		  r->size_expected, r->size_seen, r->write_us, r->verify_us);
 	sb_printf(&j, ",\"diag\":");
 	sb_str(&j, r->diag);
+	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT")) {
+		sb_printf(&j, ",\"test_corrupt\":");
+		sb_str(&j, getenv("DIOGAP_TEST_CORRUPT"));
+	}
 	sb_printf(&j, ",\"rerun\":");
 	sb_str(&j, o->argv_line);
 	if (r->extra_json && *r->extra_json)
@@ -245,8 +249,9 @@ void dg_ktap_result(const struct dg_opts *o, const struct dg_buf *b,
 	if (r->verdict == DG_FAIL) {
 		print_ranges("gap", &r->gaps, true);
 		print_ranges("predicted", &r->predicted, false);
-		printf("# gaps %s the prediction\n",
-		       dg_ranges_match(&r->gaps, &r->predicted) ? "match" : "do not match");
+		if (r->gaps.n)
+			printf("# gaps %s the prediction\n",
+			       dg_ranges_match(&r->gaps, &r->predicted) ? "match" : "do not match");
 	}
 	if (r->diag && r->verdict != DG_PASS)
 		printf("# %s: %s\n", dg_verdict_name(r->verdict), r->diag);
