@@ -148,6 +148,16 @@ fail_path() {
 	fi
 	rc=0
 	: >"$JSON"
+	DIOGAP_TEST_CORRUPT=stale "$r" --size 256K --chunk 64K --iterations 2 --json "$JSON" \
+		"$mnt" >/dev/null || rc=$?
+	if ((rc == DG_FAIL)) && jq -se '.[0].verdict == "PASS" and .[1].verdict == "FAIL" and
+		.[1].predicted_match == true and all(.[1].gaps[]; .[2] == "stale")' "$JSON" >/dev/null; then
+		ok "FAIL path: lost overwrite -> stale gaps in iteration 2"
+	else
+		not_ok "FAIL path (stale): exit $rc: $(tr '\n' '|' <"$JSON")"
+	fi
+	rc=0
+	: >"$JSON"
 	out=$(DIOGAP_TEST_CORRUPT=grow "$a" --size 64K --buffer anon --json "$JSON" "$mnt") || rc=$?
 	if ((rc == DG_FAIL)) && jq -e '.verdict == "FAIL" and .size_seen == .size_expected + 4096 and
 		(.gaps | length) == 0 and .test_corrupt == "grow"' "$JSON" >/dev/null &&

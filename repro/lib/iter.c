@@ -65,11 +65,13 @@ static void describe_gaps(const struct dg_result *r, size_t bad, char *out,
  * Test hook, for exercising the FAIL path on a kernel that has the fixes:
  * DIOGAP_TEST_CORRUPT=punch punches holes in the predicted ranges (or the
  * first alignment unit when none is predicted) after the writes, which is
- * what a buggy kernel leaves; =grow makes the file one alignment unit too
- * long. The KTAP output and the JSON record say so, and the rerun line
+ * what a buggy kernel leaves on a first write; =stale writes the previous
+ * iteration's data back into them (a lost overwrite, iterations >= 2);
+ * =grow makes the file one alignment unit too long. The KTAP output and the JSON record say so, and the rerun line
  * carries the variable. Never set by the harness.
  */
-static void test_corrupt(const struct dg_opts *o, int fd, struct dg_result *r)
+static void test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
+			 unsigned iteration, struct dg_result *r)
 {
 	const char *how = getenv("DIOGAP_TEST_CORRUPT");
 	size_t i;
@@ -84,13 +86,22 @@ static void test_corrupt(const struct dg_opts *o, int fd, struct dg_result *r)
 		if (!r->predicted.n)
 			CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					    (off_t)o->offset, (off_t)o->dio_align));
+	} else if (!strcmp(how, "stale")) {
+		for (i = 0; i < r->predicted.n && iteration > 1; i++) {
+			size_t n = (size_t)(r->predicted.r[i].end - r->predicted.r[i].start);
+			char *old = dg_xaligned(4096, n);
+
+			dg_pattern_fill(old, n, r->predicted.r[i].start, run_id, iteration - 1);
+			CHECK(pwrite(fd, old, n, (off_t)r->predicted.r[i].start) == (ssize_t)n);
+			free(old);
+		}
 	} else if (!strcmp(how, "grow")) {
 		struct stat st;
 
 		CHECK_SYS(fstat(fd, &st));
 		CHECK_SYS(ftruncate(fd, st.st_size + (off_t)o->dio_align));
 	} else {
-		dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch or grow", how);
+		dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch, stale or grow", how);
 	}
 	printf("# test hook: DIOGAP_TEST_CORRUPT=%s applied to the file after the writes\n", how);
 }
@@ -112,7 +123,7 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		   &r->predicted);
 	if (!r->size_expected)
 		r->size_expected = o->offset + o->size;
-	test_corrupt(o, fd, r);
+	test_corrupt(o, fd, run_id, iteration, r);
 	t0 = dg_now_us();
 	n = dg_read_back(fd, got, len, o->offset);
 	if (n < 0) {
