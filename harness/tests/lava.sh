@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Tests of harness/export-lava and harness/run-lava: malformed input, jobs
+# that pass `lava-run --validate`, the monitor's regex on whole and cut
+# lines, then LAVA runs on a stock and a partial-DIO-bad minimal 6.1 kernel:
+# LAVA says pass for every stock case and fail for the bad kernel's hole
+# cases, the gap ranges reach LAVA, and the converted results.jsonl has
+# run-vm's verdicts for the same kernels and sweep, case by case.
+#
+#   harness/tests/lava.sh        (LAVA_TEST_SWEEP=FILE to use another sweep)
+set -euo pipefail
+
+# shellcheck source=harness/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=harness/tests/lib.sh
+. "$DIOGAP_ROOT/harness/tests/lib.sh"
+
+H=$DIOGAP_ROOT/harness
+SWEEP=${LAVA_TEST_SWEEP:-$DIOGAP_ROOT/configs/sweeps/quick.conf}
+DEVICE=$DIOGAP_ROOT/configs/lava/qemu-tcg.yaml
+T=
+
+setup() {
+	need_root
+	ensure_pkgs lava-dispatcher python3-yaml jq
+	T=$(mktemp -d /var/tmp/diogap-lava-test.XXXXXX)
+	on_exit rm -rf "$T"
+}
+
+# kernel [PATCH]: the minimal 6.1 bzImage (cached by build-kernel).
+kernel() {
+	"$H/build-kernel" --source linux-source-6.1 \
+		--config "$DIOGAP_ROOT/configs/kernel/minimal-btrfs.config" \
+		${1:+--patch "$DIOGAP_ROOT/configs/patches/6.1/$1"} 2>>"$T/build.log" | tail -n 1
+}
+
+# exits_2 NAME GREP CMD...: CMD exits 2 and says GREP on stderr.
+exits_2() {
+	local name=$1 msg=$2 rc=0
+	shift 2
+	"$@" >"$T/out.log" 2>"$T/err.log" || rc=$?
+	check_eq "$name: exit 2" 2 "$rc"
+	check "$name: message '$msg'" grep -q -- "$msg" "$T/err.log"
+}
+
+test_malformed() {
+	: >"$T/plain-file"
+	exits_2 "kernel path that does not exist" "no such file" \
+		"$H/export-lava" --kernel "$T/no/such/bzImage" --sweep "$SWEEP" --out "$T/x1"
+	check "nothing written for a bad kernel" test ! -e "$T/x1"
+	exits_2 "a file that is not a kernel" "not a Linux x86 kernel image" \
+		"$H/export-lava" --kernel "$T/plain-file" --sweep "$SWEEP" --out "$T/x2"
+	exits_2 "--out under a regular file" "cannot create the directory" \
+		"$H/export-lava" --kernel "$STOCK" --sweep "$SWEEP" --out "$T/plain-file/out"
+	exits_2 "--out not writable" "not writable" \
+		"$H/export-lava" --kernel "$STOCK" --sweep "$SWEEP" --out /proc/sys
+	exits_2 "--url-base that is not a URL" "must be a URL" \
+		"$H/export-lava" --kernel "$STOCK" --sweep "$SWEEP" --out "$T/x3" --url-base 'not a url'
+	exits_2 "run-lava on a directory without jobs" "not an export-lava directory" \
+		"$H/run-lava" "$T"
+}
+
+# validate JOB: lava-run --validate on our device.
+validate() {
+	lava-run --validate --job-id 1 --output-dir "$T/validate" --device "$DEVICE" "$1" \
+		>"$T/validate.log" 2>&1
+}
+
+test_export() {
+	local rc=0 job
+	"$H/export-lava" --kernel "$STOCK" --kernel "$BAD" --sweep "$SWEEP" --out "$L" \
+		>"$T/export.out" 2>"$T/export.log" || rc=$?
+	check_eq "export-lava exits 0" 0 "$rc"
+	check_eq "one job per kernel" 2 "$(grep -c 'job.yaml$' "$T/export.out")"
+	LABELS=()
+	mapfile -t LABELS < <(jq -r '.labels[]' "$L/export.json")
+	check "two kernels of one release get two labels" test "${LABELS[0]}" != "${LABELS[1]:-}"
+	for job in "$L"/*/job.yaml; do
+		check "lava-run --validate: ${job#"$L"/}" validate "$job"
+	done
+	check "the btrfs image ships small (qcow2.xz < 1 MiB)" \
+		test "$(stat -c %s "$L/btrfs.qcow2.xz")" -lt 1048576
+	"$H/export-lava" --kernel "$STOCK" --sweep "$SWEEP" --out "$T/url" \
+		--url-base https://lab.example/diogap >/dev/null 2>&1 || rc=$?
+	check "with --url-base every image URL is under it" \
+		test "$(grep -c "url: 'https://lab.example/diogap/" "$T/url"/*/job.yaml)" = 3
+	check "--url-base job validates" validate "$(echo "$T/url"/*/job.yaml)"
+}
+
+# The job's own regex, as pexpect uses it, on whole lines and on a line a
+# kernel message cut in two.
+test_monitor_regex() {
+	local job=$L/${LABELS[0]}/job.yaml got
+	got=$(python3 - "$job" <<-'EOF'
+		import re, sys, yaml
+		job = yaml.safe_load(open(sys.argv[1]))
+		mon = [a for a in job["actions"] if "test" in a][0]["test"]["monitors"][0]
+		rx = re.compile(mon["pattern"], re.DOTALL)
+		buf = ("\r\n1..6\r\nok 1 a.b-c\r\r\n#dg 9 O x ok 9 y\r\nnot ok 2 d.1M\r\n"
+		       "ok 3 e # SKIP no uring\r\nnot ok 4 f # ERROR mount failed\r\n"
+		       "ok 5 di[    3.1] BUG: x\r\nnot ok 6 g # TIMEOUT timeout\r\n")
+		pos, out = 0, []
+		while (m := rx.search(buf, pos)):
+		    r = m.group("result")
+		    out.append("%s=%s" % (m.group("test_case_id"), mon["fixupdict"].get(r, r)))
+		    pos = m.end()
+		print(" ".join(out))
+	EOF
+	)
+	check_eq "monitor regex: whole lines match, a cut line does not" \
+		"a.b-c=pass d.1M=fail e=skip f=unknown g=unknown" "$got"
+}
+
+# lava_result LABEL CASE: LAVA's result for one case.
+lava_result() {
+	jq -r --arg c "$2" 'select(.definition == "diogap" and .extra.test_case_id == $c) | .result' \
+		"$L/$1/lava-results.jsonl"
+}
+
+test_run_lava() {
+	local rc=0 id n hole=0 bad_ok=0 stock_ok=0
+	"$H/run-lava" "$L" >"$T/run-lava.out" 2>"$T/run-lava.log" || rc=$?
+	check_eq "run-lava exits 1 (the bad kernel FAILs)" 1 "$rc"
+	n=$(grep -c . "$L/cases.tsv")
+	while IFS=$'\t' read -r id _; do
+		[[ $(lava_result "${LABELS[0]}" "$id") == pass ]] && stock_ok=$((stock_ok + 1))
+		[[ $id == dio-partial-write.*.first.* || $id == dio-uring-write.*.first.* ]] || continue
+		hole=$((hole + 1))
+		[[ $(lava_result "${LABELS[1]}" "$id") == fail ]] && bad_ok=$((bad_ok + 1))
+	done <"$L/cases.tsv"
+	check_eq "LAVA: pass for every stock case" "$n" "$stock_ok"
+	check "the sweep has hole cases ($hole)" test "$hole" -gt 0
+	check_eq "LAVA: fail for every hole case on the bad kernel" "$hole" "$bad_ok"
+	# shellcheck disable=SC2016 # jq code, not shell
+	check "LAVA: each failed case's gap ranges are test cases with a length" jq -se '
+		(map(select(.definition == "diogap" and .result == "fail") | .extra.test_case_id)) as $f
+		| ($f | length) > 0 and all($f[] as $c | any(.[]; .definition == "diogap-gaps"
+			and (.extra.test_case_id | startswith($c + ".gap.")) and (.measurement | tonumber) > 0))' \
+		"$L/${LABELS[1]}/lava-results.jsonl"
+	check "converted gaps = LAVA's gap cases" jq -se 'map(select(.verdict == "FAIL"))
+		| length > 0 and all(([.gaps[] | "\(.[0])-\(.[1])"] | unique)
+			== ([.lava.gaps[].case | capture("\\.gap\\.(?<r>[0-9]+-[0-9]+)\\.").r] | unique))' \
+		"$L/${LABELS[1]}/results.jsonl"
+	check_eq "converted results: one line per case and kernel" "$((2 * n))" "$(grep -c . "$L/results.jsonl")"
+	check "summary.md and ktap.txt written" test -s "$L/summary.md" -a -s "$L/ktap.txt"
+}
+
+# verdicts FILE: "case verdict" lines, sorted.
+verdicts() {
+	jq -r '"\(.case) \(.verdict)"' "$1" | sort
+}
+
+test_same_as_run_vm() {
+	local i spec rc
+	for i in 0 1; do
+		spec=$STOCK
+		((i == 1)) && spec=$BAD
+		rc=0
+		"$H/run-vm" --kernel "$spec" --sweep "$SWEEP" --out "$T/vm$i" >"$T/vm$i.log" 2>&1 || rc=$?
+		check "run-vm on ${LABELS[i]} ran (exit $rc)" test "$rc" = 0 -o "$rc" = 1
+		if diff <(verdicts "$T/vm$i/results.jsonl") <(verdicts "$L/${LABELS[i]}/results.jsonl") \
+			>"$T/diff$i" 2>&1; then
+			ok "${LABELS[i]}: LAVA and run-vm give the same verdict for every case"
+		else
+			not_ok "${LABELS[i]}: LAVA and run-vm verdicts differ" "$(tr '\n' ' ' <"$T/diff$i")"
+		fi
+	done
+}
+
+main() {
+	setup
+	STOCK=$(kernel) BAD=$(kernel partial-dio-hole.patch)
+	L=$T/lava
+	if [[ ! -f $STOCK || ! -f $BAD ]]; then
+		not_ok "build the stock and partial-DIO-bad kernels" "$(tail -n 5 "$T/build.log")"
+		t_done
+		return
+	fi
+	test_malformed
+	test_export
+	test_monitor_regex
+	test_run_lava
+	test_same_as_run_vm
+	t_done
+}
+
+main "$@"
