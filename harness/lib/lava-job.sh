@@ -15,10 +15,13 @@
 
 # The result group comes from a lookahead: "SKIP", "ERROR" or "TIMEOUT"
 # after " # " when the line has that directive, else "ok" / "not ok". The
-# case id must run up to the end of the line or to " # ", so a line cut by
-# a kernel message matches nothing rather than a wrong id.
+# whole line must be there, up to its newline: pexpect searches whatever
+# part of the console has arrived, and a pattern that may end before the
+# newline matches half a line (a cut id, "not ok" before " # ERROR" comes).
+# The id must run to the end of the line or to " # ", so a line a kernel
+# message cut in two matches nothing rather than a wrong id.
 readonly LAVA_ID_RE='[A-Za-z0-9._-]+'
-readonly LAVA_RESULT_RE="\\n(?=(?:(?:not ok|ok) [0-9]+ $LAVA_ID_RE # )?(?P<result>SKIP|ERROR|TIMEOUT|not ok|ok) )(?:not ok|ok) [0-9]+ (?P<test_case_id>$LAVA_ID_RE)(?= # |\\r*\\n)"
+readonly LAVA_RESULT_RE="\\n(?=(?:(?:not ok|ok) [0-9]+ $LAVA_ID_RE # )?(?P<result>SKIP|ERROR|TIMEOUT|not ok|ok) )(?:not ok|ok) [0-9]+ (?P<test_case_id>$LAVA_ID_RE)(?=(?: # [^\\r\\n]*)?\\r*\\n)"
 readonly LAVA_GAP_RE="\\n# gap (?P<test_case_id>$LAVA_ID_RE) (?P<result>fail) (?P<measurement>[0-9]+) (?P<units>bytes)(?=\\r*\\n)"
 readonly LAVA_APPEND='console=ttyS0,115200 panic=-1 quiet loglevel=1 printk.devkmsg=on rdinit=/diogap/lava-init'
 

@@ -13,6 +13,8 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=harness/tests/lib.sh
 . "$DIOGAP_ROOT/harness/tests/lib.sh"
+# shellcheck source=harness/lib/vm-kernel.sh
+. "$DIOGAP_ROOT/harness/lib/vm-kernel.sh"
 
 H=$DIOGAP_ROOT/harness
 SWEEP=${LAVA_TEST_SWEEP:-$DIOGAP_ROOT/configs/sweeps/quick.conf}
@@ -86,8 +88,8 @@ test_export() {
 	check "--url-base job validates" validate "$(echo "$T/url"/*/job.yaml)"
 }
 
-# The job's own regex, as pexpect uses it, on whole lines and on a line a
-# kernel message cut in two.
+# The job's own regex, as pexpect uses it on a console that arrives a piece
+# at a time, on whole lines and on a line a kernel message cut in two.
 test_monitor_regex() {
 	local job=$L/${LABELS[0]}/job.yaml got
 	got=$(python3 - "$job" <<-'EOF'
@@ -98,15 +100,18 @@ test_monitor_regex() {
 		buf = ("\r\n1..6\r\nok 1 a.b-c\r\r\n#dg 9 O x ok 9 y\r\nnot ok 2 d.1M\r\n"
 		       "ok 3 e # SKIP no uring\r\nnot ok 4 f # ERROR mount failed\r\n"
 		       "ok 5 di[    3.1] BUG: x\r\nnot ok 6 g # TIMEOUT timeout\r\n")
-		pos, out = 0, []
-		while (m := rx.search(buf, pos)):
-		    r = m.group("result")
-		    out.append("%s=%s" % (m.group("test_case_id"), mon["fixupdict"].get(r, r)))
-		    pos = m.end()
+		# pexpect searches what has arrived so far: feed one character at a time.
+		start, out = 0, []
+		for end in range(len(buf) + 1):
+		    m = rx.search(buf[start:end])
+		    if m:
+		        r = m.group("result")
+		        out.append("%s=%s" % (m.group("test_case_id"), mon["fixupdict"].get(r, r)))
+		        start += m.end()
 		print(" ".join(out))
 	EOF
 	)
-	check_eq "monitor regex: whole lines match, a cut line does not" \
+	check_eq "monitor regex: whole lines match as they arrive, a cut line does not" \
 		"a.b-c=pass d.1M=fail e=skip f=unknown g=unknown" "$got"
 }
 
@@ -142,6 +147,24 @@ test_run_lava() {
 		"$L/${LABELS[1]}/results.jsonl"
 	check_eq "converted results: one line per case and kernel" "$((2 * n))" "$(grep -c . "$L/results.jsonl")"
 	check "summary.md and ktap.txt written" test -s "$L/summary.md" -a -s "$L/ktap.txt"
+}
+
+# A kernel whose btrfs is a module the job does not carry (Debian's cloud
+# kernel image alone): every case BROKEN, LAVA "unknown", never pass.
+test_no_btrfs() {
+	local rc=0 d=$T/nobtrfs
+	vmk_resolve linux-image-6.1.0-56-cloud-amd64
+	"$H/export-lava" --kernel "$K_IMAGE" --sweep "$SWEEP" --out "$d" >/dev/null 2>"$T/nob.log" || rc=$?
+	check_eq "kernel without btrfs: export-lava exits 0" 0 "$rc"
+	rc=0
+	"$H/run-lava" "$d" >/dev/null 2>>"$T/nob.log" || rc=$?
+	check_eq "kernel without btrfs: run-lava exits 2" 2 "$rc"
+	check "kernel without btrfs: every case BROKEN, naming btrfs" \
+		jq -se 'length > 0 and all(.verdict == "BROKEN" and (.reason | test("btrfs is not available")))' \
+		"$d/results.jsonl"
+	check "kernel without btrfs: LAVA says unknown for every case" \
+		jq -se 'map(select(.definition == "diogap")) | length > 0 and all(.result == "unknown")' \
+		"$d"/*/lava-results.jsonl
 }
 
 # verdicts FILE: "case verdict" lines, sorted.
@@ -180,6 +203,7 @@ main() {
 	test_monitor_regex
 	test_run_lava
 	test_same_as_run_vm
+	test_no_btrfs
 	t_done
 }
 
