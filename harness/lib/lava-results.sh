@@ -15,7 +15,8 @@
 #                       "lava": {suite, case, result, gaps}, and a case whose
 #                       LAVA result disagrees with the stream is BROKEN
 
-# The log's lines as JSON, one per line (python3-yaml comes with lava-dispatcher).
+# The log's lines as JSON, one per line. Debian's python3 (with python3-yaml,
+# which lava-dispatcher needs too), whatever python3 comes first in PATH.
 readonly LAVA_LOG_PY='
 import json, sys, yaml
 loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -54,7 +55,7 @@ def want: {"PASS": "pass", "FAIL": "fail", "SKIP": "skip"}[.] // "unknown";
 
 # lava_log_json LOG OUT: the log's records as JSON Lines.
 lava_log_json() {
-	python3 -c "$LAVA_LOG_PY" <"$1" >"$2" || die "cannot read the LAVA log $1"
+	/usr/bin/python3 -c "$LAVA_LOG_PY" <"$1" >"$2" || die "cannot read the LAVA log $1"
 }
 
 # lava_split KOUT: console.log, stream.txt and lava-results.jsonl from

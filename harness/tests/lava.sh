@@ -67,6 +67,14 @@ validate() {
 		>"$T/validate.log" 2>&1
 }
 
+# strict JOB: the schema a LAVA server applies to a submitted job.
+strict() {
+	/usr/bin/python3 -c 'import sys, yaml
+from lava_common.schemas import validate
+validate(yaml.safe_load(open(sys.argv[1])), strict=True, extra_context_variables=[])' "$1" \
+		>"$T/strict.log" 2>&1
+}
+
 test_export() {
 	local rc=0 job
 	"$H/export-lava" --kernel "$STOCK" --kernel "$BAD" --sweep "$SWEEP" --out "$L" \
@@ -78,6 +86,7 @@ test_export() {
 	check "two kernels of one release get two labels" test "${LABELS[0]}" != "${LABELS[1]:-}"
 	for job in "$L"/*/job.yaml; do
 		check "lava-run --validate: ${job#"$L"/}" validate "$job"
+		check "LAVA's strict job schema (a server's check on submit): ${job#"$L"/}" strict "$job"
 	done
 	check "the btrfs image ships small (qcow2.xz < 1 MiB)" \
 		test "$(stat -c %s "$L/btrfs.qcow2.xz")" -lt 1048576
@@ -92,7 +101,7 @@ test_export() {
 # at a time, on whole lines and on a line a kernel message cut in two.
 test_monitor_regex() {
 	local job=$L/${LABELS[0]}/job.yaml got
-	got=$(python3 - "$job" <<-'EOF'
+	got=$(/usr/bin/python3 - "$job" <<-'EOF'
 		import re, sys, yaml
 		job = yaml.safe_load(open(sys.argv[1]))
 		mon = [a for a in job["actions"] if "test" in a][0]["test"]["monitors"][0]
