@@ -8,18 +8,18 @@
 #   OUT/summary.md                counts per kernel and verdict
 # Sourced after common.sh, results.sh and runinfo.sh, never run.
 
-# vmo_label RELEASE: a directory name for a kernel, unique in this run
-# (the same --kernel list gives the same labels, so --resume finds them).
+# vmo_label NAME: set VMO_LABEL to a directory name for a kernel (its
+# release or --label), unique in this run: the same --kernel list gives the
+# same labels, so --resume finds them.
 declare -gA VMO_LABELS=()
 vmo_label() {
-	local base=${1//[^A-Za-z0-9._+-]/_} label n=1
-	label=$base
-	while [[ -n ${VMO_LABELS[$label]:-} ]]; do
+	local base=${1//[^A-Za-z0-9._+-]/_} n=1
+	VMO_LABEL=$base
+	while [[ -n ${VMO_LABELS[$VMO_LABEL]:-} ]]; do
 		n=$((n + 1))
-		label=$base-$n
+		VMO_LABEL=$base-$n
 	done
-	VMO_LABELS[$label]=1
-	echo "$label"
+	VMO_LABELS[$VMO_LABEL]=1
 }
 
 # vmo_sha FILE: sha256 of FILE, "" when there is no file.

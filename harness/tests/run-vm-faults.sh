@@ -23,7 +23,7 @@ setup() {
 	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
 	on_exit rm -rf "$T"
 	on_exit kill_our_vms
-	make -s -C "$DIOGAP_ROOT" build
+	make -s -C "$DIOGAP_ROOT"
 	vmk_resolve "$PKG" # fetches and unpacks the package once
 	SWEEP2=$(sweep two 20 'fault = first all')
 	SWEEP3=$(sweep three 20 'fault = first all none')
@@ -110,15 +110,17 @@ test_no_btrfs_module() {
 		jqe "$(echo "$out"/*/meta.json)" '.kernel.modules_missing | index("btrfs")'
 }
 
-# A guest that stops after its first case: that case keeps its verdict,
-# the rest are BROKEN, the VM is ended; --resume runs only the rest.
+# A guest that stops after its first case, which FAILs (the reproducers'
+# DIOGAP_TEST_CORRUPT=punch hook, passed to the guest's environment on the
+# kernel command line): the FAIL stays a FAIL, the rest are BROKEN, the VM
+# is ended; --resume then runs only the cases that never ran.
 test_hang_run_timeout() {
 	local rc=0 out=$T/hang first
 	"$RUN" --kernel "$PKG" --sweep "$SWEEP3" --out "$out" --run-timeout 15 \
-		--append diogap.stall_after=1 >"$T/hang.log" 2>&1 || rc=$?
-	check_eq "hung guest: exit 2" 2 "$rc"
+		--append "DIOGAP_TEST_CORRUPT=punch diogap.stall_after=1" >"$T/hang.log" 2>&1 || rc=$?
+	check_eq "hung guest after a FAIL: exit 1 (the FAIL wins over BROKEN)" 1 "$rc"
 	first=$(head -n 1 "$out/results.jsonl" | jq -r .verdict)
-	check_eq "hung guest: the case before the hang kept its PASS" PASS "$first"
+	check_eq "hung guest: the case before the hang kept its FAIL" FAIL "$first"
 	check_eq "hung guest: the 2 cases after it are BROKEN" 2 "$(count "$out" BROKEN)"
 	check "hung guest: the reason is the run timeout" \
 		test "$(reasons "$out" | grep -c 'run timeout')" -eq 2
@@ -126,10 +128,10 @@ test_hang_run_timeout() {
 	check "hung guest: no VM left" no_vm_left
 	rc=0
 	"$RUN" --kernel "$PKG" --sweep "$SWEEP3" --resume "$out" >"$T/resume.log" 2>&1 || rc=$?
-	check_eq "--resume after the hang: exit 0" 0 "$rc"
-	check_eq "--resume: 3 cases PASS" 3 "$(count "$out" PASS)"
-	check_eq "--resume: ran only the 2 cases that had not run" 2 \
-		"$(grep -c '^S ' "$out"/*/stream.txt)"
+	check_eq "--resume after the hang: exit 1 (the FAIL is kept)" 1 "$rc"
+	check_eq "--resume: the 2 cases that had not run now PASS" 2 "$(count "$out" PASS)"
+	check_eq "--resume: ran only those 2 cases" 2 "$(grep -c '^S ' "$out"/*/stream.txt)"
+	check_eq "--resume: one result per case" 3 "$(grep -c . "$out/results.jsonl")"
 }
 
 # No progress for the longest case timeout + grace: ended as stuck.
