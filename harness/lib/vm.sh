@@ -3,9 +3,10 @@
 # QEMU for run-vm: pick the accelerator, make the two disks, start the VM,
 # follow its results channel, end it. Sourced after common.sh, never run.
 #
-# The results channel is the second virtio disk, a raw file whose first
-# 512-byte sector is a header "DIOGAP-RESULTS-1\nlen N\n"; the stream's
-# first N bytes follow it (harness/guest/init writes both). QEMU's exit
+# The results channel is the second virtio disk, a 64 MiB raw file whose
+# first 512-byte sector is a header "DIOGAP-RESULTS-1\nlen N\ndmesg M\n";
+# the stream's first N bytes follow it, the guest's kernel log (M bytes)
+# starts at 32 MiB (harness/guest/init writes them). QEMU's exit
 # status is never the verdict: the host ends QEMU itself once the stream
 # has its D record, or when a timeout passes.
 
@@ -155,6 +156,15 @@ vm_channel_len() {
 vm_channel_read() {
 	dd if="$1" of="$3.tmp" iflag=skip_bytes,count_bytes skip=512 count="$2" \
 		bs=64K status=none && mv "$3.tmp" "$3"
+}
+
+# vm_channel_dmesg RESULTS_IMG OUT: the guest's kernel log, when it wrote it.
+vm_channel_dmesg() {
+	local len=0
+	len=$(sed -n '3s/^dmesg \([0-9][0-9]*\)$/\1/p' <(head -c 512 "$1")) || true
+	[[ -n $len ]] && ((len > 0)) || return 0
+	dd if="$1" of="$2" iflag=skip_bytes,count_bytes skip=$((32 * 1024 * 1024)) \
+		count="$len" bs=64K status=none
 }
 
 # vm_watch DIR STREAM BOOT_TIMEOUT RUN_TIMEOUT STALL_S: follow the results

@@ -45,6 +45,7 @@ per_kernel() {
 	check "$rel: btrfs came as a module and was packed" \
 		jqe "$k/meta.json" '.kernel.modules | index("btrfs")'
 	check "$rel: console.log kept" test -s "$k/console.log"
+	check "$rel: the guest's whole kernel log came back" grep -q 'BTRFS' "$k/guest-dmesg.txt"
 	check "$rel: ktap.txt closes with its totals" grep -q "^# Totals: pass:$pass fail:0" "$k/ktap.txt"
 }
 
