@@ -703,14 +703,41 @@ static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
 	return bad;
 }
 
+/* The library's DIOGAP_TEST_CORRUPT hook (see repro/lib/iter.c), for the
+ * FAIL path on a fixed kernel: punch = a hole over the first alignment
+ * unit of the target range, grow = the file one unit too long. stale needs
+ * predicted ranges, which this reproducer has none of. */
+static void test_corrupt(const struct dg_opts *o, int fd)
+{
+	const char *how = getenv("DIOGAP_TEST_CORRUPT");
+	struct stat st;
+
+	if (!how || !*how)
+		return;
+	if (!strcmp(how, "punch")) {
+		CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				    (off_t)o->offset, (off_t)o->dio_align));
+	} else if (!strcmp(how, "grow")) {
+		CHECK_SYS(fstat(fd, &st));
+		CHECK_SYS(ftruncate(fd, st.st_size + (off_t)o->dio_align));
+	} else {
+		dg_usage_error("DIOGAP_TEST_CORRUPT='%s': %s takes punch or grow", how,
+			       o->rp->name);
+	}
+	printf("# test hook: DIOGAP_TEST_CORRUPT=%s applied to the file after the writes\n", how);
+}
+
 static int verify(const struct self_run *s, struct dg_result *r)
 {
 	const struct dg_opts *o = s->o;
-	int fd = CHECK_SYS(open(o->file, O_RDONLY | O_DIRECT | O_CLOEXEC));
-	uint64_t t0 = dg_now_us();
+	int fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
+	uint64_t t0;
 	size_t bad, more = 0;
 	struct stat st;
 	int err = 0;
+
+	test_corrupt(o, fd);
+	t0 = dg_now_us();
 
 	r->size_expected = o->offset + o->size;
 	if (o->offset < o->size) {

@@ -102,6 +102,27 @@ test_record() {
 		bash -c "! compgen -G '$MNT/w/diogap-dio-self-mmap-write-*' >/dev/null"
 }
 
+# The verification's FAIL path, through the library's test hook (the
+# running kernel writes correctly): a punched hole in the target range and
+# a file one unit too long must both be FAIL, exit 1, named precisely.
+test_fail_path() {
+	local rc
+	rc=$(DIOGAP_TEST_CORRUPT=punch repro "$T/c" --offset 64K --size 1M --iterations 2 "$MNT/w")
+	check_eq "punched hole: exit 1" 1 "$rc"
+	check_eq "punched hole: both iterations FAIL" "FAIL FAIL" "$(jq -r .verdict "$T/c.json" | xargs)"
+	check_eq "punched hole: one zero gap at the target start, a hole" \
+		'[[65536,69632,"zero"]] [[65536,69632,"hole"]]' \
+		"$(jfield "$T/c" '(.gaps|tojson) + " " + (.gap_extents|tojson)')"
+	check "punched hole: the rerun line carries the hook" \
+		grep -q '^# rerun: DIOGAP_TEST_CORRUPT=punch ' "$T/c.out"
+	rc=$(DIOGAP_TEST_CORRUPT=grow repro "$T/c" --size 64K "$MNT/w")
+	check_eq "file too long: exit 1, no gaps, size named" "1 [] 69632" \
+		"$rc $(jfield "$T/c" '(.gaps|tojson) + " " + (.size_seen|tostring)')"
+	rc=$(repro "$T/c" --size 1M --offset 64K --iterations 3 --engine uring "$MNT/w")
+	check_eq "three iterations over the same file: exit 0, all PASS" "0 PASS PASS PASS" \
+		"$rc $(jq -r .verdict "$T/c.json" | xargs)"
+}
+
 # bad NAME ARGS...: exit 2 and a one-line message on stderr.
 bad() {
 	local name=$1 rc
@@ -129,6 +150,7 @@ test_bad_input() {
 	check "the message names the alignment" grep -q 4096 "$T/b.err"
 	bad "--size not aligned" --size 1000 "$MNT/w"
 	bad "--fault nonsense" --fault sideways "$MNT/w"
+	DIOGAP_TEST_CORRUPT=stale bad "test hook it cannot apply (stale)" "$MNT/w"
 	bad "missing target" "$T/nowhere"
 	bad "target not btrfs without --any-fs" /dev/shm
 }
@@ -362,6 +384,7 @@ main() {
 	setup "$@"
 	test_bad_input
 	test_record
+	test_fail_path
 	test_variants_pass
 	test_fuse_hang
 	t_done
