@@ -20,7 +20,7 @@ not_ok() {
 check() {
 	local name=$1
 	shift
-	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+	if "$@" >/dev/null; then ok "$name"; else not_ok "$name" "failed: $*"; fi
 }
 
 # check_eq NAME WANT GOT

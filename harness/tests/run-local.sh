@@ -85,10 +85,15 @@ wait_mounted() {
 
 test_sigint() {
 	local pid rc=0
+	# Job control on: the run gets its own process group and, unlike a plain
+	# background job, does not start with SIGINT ignored; Ctrl-C on a
+	# terminal signals the whole group, so does this test.
+	set -m
 	"$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/default.conf" --out "$T/int" >"$T/int.log" 2>&1 &
 	pid=$!
+	set +m
 	check "run-local mounts its scratch btrfs" wait_mounted
-	kill -INT "$pid"
+	kill -INT -- "-$pid"
 	wait "$pid" || rc=$?
 	check_eq "SIGINT ends run-local with 130" 130 "$rc"
 	check "after SIGINT: no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
