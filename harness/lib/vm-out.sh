@@ -4,6 +4,7 @@
 #   OUT/<label>/                  one kernel: results.jsonl ktap.txt dmesg.txt
 #                                 summary.md console.log stream.txt meta.json
 #                                 guest-dmesg.txt (the whole guest kernel log)
+#                                 qemu.log (QEMU's own messages, if any)
 #   OUT/results.jsonl             every kernel's lines, appended as cases end
 #   OUT/ktap.txt                  KTAP v1, one subtest block per kernel
 #   OUT/summary.md                counts per kernel and verdict

@@ -218,11 +218,17 @@ vm_console_hint() {
 	return 0
 }
 
-# vm_end_reason CONSOLE BOOT_TIMEOUT RUN_TIMEOUT STALL_S: why the VM ended
-# without a D record, for the cases it did not finish.
+# vm_end_reason DIR CONSOLE BOOT_TIMEOUT RUN_TIMEOUT STALL_S: why the VM
+# ended without a D record, for the cases it did not finish.
 vm_end_reason() {
-	local hint
+	local dir=$1 hint err
+	shift
 	hint=$(vm_console_hint "$1")
+	err=$(grep -a . "$dir/qemu.out" 2>/dev/null | tail -n 1 | cut -c1-200) || true
+	if [[ $VM_END == exited && $VM_QEMU_RC != 0 && -n $err && -z $VM_BOOT_MS ]]; then
+		echo "QEMU failed (status $VM_QEMU_RC): $err"
+		return 0
+	fi
 	case "$VM_END:${VM_BOOT_MS:+booted}" in
 	exited:) echo "the kernel did not reach the guest's runner (QEMU exited, status $VM_QEMU_RC)${hint:+: $hint}" ;;
 	exited:booted) echo "the VM stopped before the run ended (QEMU exited, status $VM_QEMU_RC)${hint:+: $hint}" ;;

@@ -79,6 +79,13 @@ test_not_a_kernel() {
 		>"$T/nk.log" 2>&1 || rc=$?
 	check_eq "a package that does not exist: exit 2" 2 "$rc"
 	check "nothing booted for them" test ! -e "$T/nk/results.jsonl"
+	rc=0
+	"$RUN" --kernel "$PKG" --sweep "$SWEEP2" --out "$T/qf" --smp 999 >"$T/qf.log" 2>&1 || rc=$?
+	check_eq "QEMU that cannot start (--smp 999): exit 2" 2 "$rc"
+	check_eq "QEMU that cannot start: both cases BROKEN" 2 "$(count "$T/qf" BROKEN)"
+	check "QEMU that cannot start: the reason quotes QEMU" \
+		test "$(reasons "$T/qf" | grep -c 'QEMU failed (status 1): .*CPUs')" -eq 2
+	check "QEMU that cannot start: qemu.log kept" grep -q 'CPUs' "$(echo "$T"/qf/*/qemu.log)"
 }
 
 test_no_init() {
