@@ -60,7 +60,7 @@ rpt_heatmap() {
 	{ read -r xt; read -r nx; } < <(rpt_gnuplot_labels "$data" x)
 	{ read -r yt; read -r ny; } < <(rpt_gnuplot_labels "$data" y)
 	gnuplot >"$tmp/gnuplot-$n.log" 2>&1 <<-EOF || die "gnuplot failed: $(tail -n 3 "$tmp/gnuplot-$n.log")"
-		set terminal svg size $((160 + 70 * nx)),$((110 + 40 * ny)) font "sans,11" background "white"
+		set terminal svg size $((nx < 4 ? 440 : 160 + 70 * nx)),$((ny < 4 ? 270 : 110 + 40 * ny)) font "sans,11" background "white"
 		set output "$tmp/heat-$n.svg"
 		set xtics $xt nomirror
 		set ytics $yt nomirror
@@ -69,7 +69,7 @@ rpt_heatmap() {
 		set cbrange [0:100]
 		set palette defined (0 "#e8f5e9", 50 "#ffb74d", 100 "#c62828")
 		set xlabel "size"
-		set ylabel "queue depth (sync = no io_uring)"
+		set ylabel "queue depth"
 		set cblabel "FAIL %"
 		unset key
 		plot "$data" using 1:2:(0.5):(0.5):3 with boxxyerror fc palette fs solid 1.0 border lc "white", \
@@ -144,7 +144,8 @@ rpt_html() {
 		rpt_jq -rs --slurpfile m "$tmp/meta.json" 'include "report"; html_summary($m[0])' "$tmp/results.jsonl"
 		echo '<h2 id="matrix-h">Verdict matrix</h2><p>Kernels × reproducer × fault pattern; a cell lists its cases.</p>'
 		rpt_jq -rs 'include "report"; html_matrix' "$tmp/results.jsonl"
-		echo '<h2 id="heatmaps">FAIL rate by size and queue depth</h2>'
+		echo '<h2 id="heatmaps">FAIL rate by size and queue depth</h2><p>Cells read FAIL/cases'
+		echo '(PASS and FAIL cases only); queue depth <i>sync</i> is the reproducers without io_uring.</p>'
 		while IFS= read -r label; do
 			n=$((n + 1))
 			printf '<h3>%s</h3>\n' "$(jq -rn --arg t "$label" '$t | @html')"

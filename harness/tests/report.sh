@@ -84,12 +84,11 @@ verdict_where() {
 test_real_run() {
 	local rc=0 r
 	RUN=$T/run
-	"$DIOGAP_ROOT/harness/run-vm" --kernel "$BAD" --kernel "$STOCK" --sweep "$T/report-test.conf" \
-		--out "$RUN" >"$T/run-vm.log" 2>&1 || rc=$?
+	BADL=partial-dio-hole STOCKL=stock
+	"$DIOGAP_ROOT/harness/run-vm" --kernel "$BAD" --label "$BADL" --kernel "$STOCK" --label "$STOCKL" \
+		--sweep "$T/report-test.conf" --out "$RUN" >"$T/run-vm.log" 2>&1 || rc=$?
 	check_eq "run-vm on a bad and a stock kernel exits 1 (a FAIL)" 1 "$rc"
 	r=$RUN/results.jsonl
-	BADL=$(jq -r '.kernels[0]' "$RUN/meta.json")
-	STOCKL=$(jq -r '.kernels[1]' "$RUN/meta.json")
 	check_eq "bad kernel: dio-partial-write fault=first is FAIL" FAIL \
 		"$(verdict_where "$r" "$BADL" '.repro == "dio-partial-write" and .params.fault == "first" and .params.offset == "0"')"
 	check_eq "stock kernel: dio-partial-write fault=first is PASS" PASS \
