@@ -83,24 +83,32 @@ lava_job_error() {
 
 # lava_results KOUT CASES LABEL: KOUT's results from its LAVA log.
 lava_results() {
-	local k=$1 cases=$2 label=$3 raw=$1/.raw reason err n=0 line
+	local k=$1 cases=$2 label=$3 reason err n=0 line
 	lava_log_json "$k/lava/output.yaml" "$k/lava/log.jsonl"
 	LAVA_DROPPED=$(lava_split "$k")
 	err=$(lava_job_error "$k")
 	LAVA_JOB_ERROR=$err
 	reason="the LAVA job ended before this case${err:+ ($err)}"
-	rm -rf "$raw"
-	results_init "$raw" "$cases"
-	results_finish "$raw" "$k/stream.txt" "$label" "$reason"
 	results_init "$k" "$cases"
-	cp "$raw/dmesg.txt" "$k/dmesg.txt"
+	results_finish "$k" "$k/stream.txt" "$label" "$reason"
+	jq -c --slurpfile lava "$k/lava-results.jsonl" "$LAVA_ANNOTATE_JQ" "$k/results.jsonl" \
+		>"$k/.annotated"
+	if cmp -s <(jq -r '"\(.case) \(.verdict)"' "$k/results.jsonl") \
+		<(jq -r '"\(.case) \(.verdict)"' "$k/.annotated"); then
+		mv "$k/.annotated" "$k/results.jsonl"
+		return 0
+	fi
+	# LAVA disagrees on some case: record the BROKEN verdicts anew.
+	cp "$k/dmesg.txt" "$k/.dmesg"
+	results_init "$k" "$cases"
+	mv "$k/.dmesg" "$k/dmesg.txt"
 	while IFS= read -r line; do
 		n=$((n + 1))
 		results_append "$k" "$n" "$line"
-	done < <(jq -c --slurpfile lava "$k/lava-results.jsonl" "$LAVA_ANNOTATE_JQ" "$raw/results.jsonl")
+	done <"$k/.annotated"
 	echo "$n" >"$k/.done"
 	results_finish "$k" /dev/null "$label" "$reason"
-	rm -rf "$raw"
+	rm -f "$k/.annotated"
 }
 
 # lava_counts KOUT: "pass P fail F skip S unknown U" of LAVA's diogap suite.

@@ -176,6 +176,24 @@ test_no_btrfs() {
 		"$d"/*/lava-results.jsonl
 }
 
+# A LAVA log whose verdict for a case disagrees with the guest's stream (one
+# stock "pass" turned into "fail"): that case is BROKEN, not PASS nor FAIL.
+test_disagreement() {
+	local d=$T/tamper rc=0 first
+	mkdir -p "$d"
+	cp -r "$L/${LABELS[0]}" "$L/cases.tsv" "$d/"
+	jq --arg l "${LABELS[0]}" '.labels = [$l]' "$L/export.json" >"$d/export.json"
+	first=$(head -n 1 "$d/cases.tsv" | cut -f1)
+	sed -i "s/\"extra\": {\"test_case_id\": \"$first\"}, \"level\": \"\([0-9.]*\)\", \"result\": \"pass\"/\"extra\": {\"test_case_id\": \"$first\"}, \"level\": \"\1\", \"result\": \"fail\"/" \
+		"$d/${LABELS[0]}/lava/output.yaml"
+	"$H/run-lava" --convert-only "$d" >/dev/null 2>"$T/tamper.log" || rc=$?
+	check_eq "LAVA result tampered: run-lava --convert-only exits 2" 2 "$rc"
+	# shellcheck disable=SC2016 # jq code, not shell
+	check "LAVA result tampered: that case is BROKEN and says why" jq -se --arg c "$first" '
+		map(select(.case == $c))[0] | .verdict == "BROKEN" and (.reason | test("LAVA recorded fail"))' \
+		"$d/results.jsonl"
+}
+
 # verdicts FILE: "case verdict" lines, sorted.
 verdicts() {
 	jq -r '"\(.case) \(.verdict)"' "$1" | sort
@@ -212,6 +230,7 @@ main() {
 	test_monitor_regex
 	test_run_lava
 	test_same_as_run_vm
+	test_disagreement
 	test_no_btrfs
 	t_done
 }
