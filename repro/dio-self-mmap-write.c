@@ -21,7 +21,10 @@
  * iomap invalidates the target range before it faults the buffer in, so
  * the write must fault on pages of the very range it is writing; if the
  * filesystem lets that fault happen with the range locked (btrfs without
- * the nofault retry of 51bd9563b678), the write never returns. The write
+ * the nofault retry of 51bd9563b678), the write never returns. An
+ * other-range write next to the mapped range can hang as well: readahead
+ * for the mapping's fault reaches into the locked target range (seen with
+ * --offset = --size; --offset 16M with --size 1M completed). The write
  * runs in a child; the parent is a watchdog: no return within
  * --hang-timeout seconds is FAIL (hang). It then records where the child
  * is stuck (/proc/PID/task/<tid>/stack, wchan, state), triggers sysrq w so
@@ -76,7 +79,7 @@ struct shared {
 	uint64_t t_write_start, t_write_end; /* CLOCK_MONOTONIC us */
 	int werr;            /* errno of a failed write call, 0 if none */
 	uint64_t werr_off;
-	unsigned nshort, eagain;
+	unsigned nshort, eagain, calls; /* calls: write calls / SQEs issued */
 	struct short_write shorts[SHORT_KEEP];
 	size_t resident;     /* mapped pages right before the write (PTEs) */
 	size_t cached_after_drop, cached_before_write; /* page cache, mincore */
@@ -214,7 +217,10 @@ static int child_write_psync(struct shared *sh, int fd, const char *src,
 			     uint64_t len, uint64_t off)
 {
 	while (len) {
-		ssize_t n = pwrite(fd, src, len, (off_t)off);
+		ssize_t n;
+
+		sh->calls++;
+		n = pwrite(fd, src, len, (off_t)off);
 
 		if (n < 0 && (errno == EINTR || errno == EAGAIN) &&
 		    ++sh->eagain < EAGAIN_MAX)
@@ -245,6 +251,7 @@ static int child_write_uring(struct shared *sh, struct io_uring *ring, int fd,
 
 		CCHECK(sqe != NULL);
 		io_uring_prep_write(sqe, fd, src, (unsigned)len, off);
+		sh->calls++;
 		if (async)
 			sqe->flags |= IOSQE_ASYNC;
 		do
@@ -813,9 +820,9 @@ static void extra_json(const struct self_run *s, struct dg_result *r,
 	js.n = 0;
 	sb_add(&js, "\"mapping\":[0,%" PRIu64 "],\"target\":[%" PRIu64 ",%" PRIu64
 	       "],\"ranges\":\"%s\",\"page_cache_after_drop\":%zu,"
-	       "\"page_cache_before_write\":%zu,\"eagain\":%u,\"short_writes\":%u,\"short\":[",
+	       "\"page_cache_before_write\":%zu,\"write_calls\":%u,\"eagain\":%u,\"short_writes\":%u,\"short\":[",
 	       s->o->size, s->o->offset, s->o->offset + s->o->size, relation(s->o),
-	       sh->cached_after_drop, sh->cached_before_write, sh->eagain, sh->nshort);
+	       sh->cached_after_drop, sh->cached_before_write, sh->calls, sh->eagain, sh->nshort);
 	for (i = 0; i < sh->nshort && i < SHORT_KEEP; i++)
 		sb_add(&js, "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]", i ? "," : "",
 		       sh->shorts[i].off, sh->shorts[i].asked, sh->shorts[i].got);

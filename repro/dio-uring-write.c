@@ -58,7 +58,7 @@ struct uring_run {
 	uint64_t file_off;
 	bool fixed, async;
 	struct chunk *ch;
-	size_t nch, next, inflight;
+	size_t nch, next, inflight, calls; /* calls: SQEs submitted, retries included */
 	struct short_write shorts[SHORT_KEEP];
 	size_t nshort;
 	unsigned eagain;
@@ -164,6 +164,7 @@ static void queue_chunk(struct uring_run *u, size_t i)
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data64(sqe, i);
 	u->inflight++;
+	u->calls++;
 }
 
 static void submit(struct uring_run *u)
@@ -243,9 +244,9 @@ static void report_extra(struct uring_run *u, uint64_t chunk,
 
 	n += (size_t)snprintf(u->json + n, cap - n,
 			      "\"chunk_bytes\":%" PRIu64
-			      ",\"writes\":%zu,\"eagain\":%u,\"short_writes\":%zu,"
+			      ",\"chunks\":%zu,\"write_calls\":%zu,\"eagain\":%u,\"short_writes\":%zu,"
 			      "\"short\":[",
-			      chunk, u->nch, u->eagain, u->nshort);
+			      chunk, u->nch, u->calls, u->eagain, u->nshort);
 	for (i = 0; i < u->nshort && i < SHORT_KEEP && n < cap; i++)
 		n += (size_t)snprintf(u->json + n, cap - n,
 				      "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]",
