@@ -38,11 +38,20 @@ kc_mismatches() {
 	}' "$@"
 }
 
-# kc_explain TREE CONFIG_X: why an option may not have come out: where it is
-# defined and what it depends on, or that this source has no such option.
+# kc_explain TREE CONFIG_X WANT: why an option may not have come out: for
+# one asked off, who selects it; otherwise where it is defined and what it
+# depends on, or that this source has no such option.
 kc_explain() {
-	local tree=$1 name=${2#CONFIG_} file deps
-	file=$(grep -rlE --include='Kconfig*' "^[[:space:]]*(menu)?config[[:space:]]+${name}[[:space:]]*\$" "$tree" | head -n 1)
+	local tree=$1 name=${2#CONFIG_} want=$3 file deps sel
+	local opts=(-r --include='Kconfig*' --exclude-dir=.git --exclude-dir=.diogap-o
+		--exclude-dir=.diogap-kconfig)
+	if [[ $want == n ]]; then
+		sel=$(grep -lE "${opts[@]}" "^[[:space:]]*select[[:space:]]+${name}([[:space:]]|\$)" "$tree" |
+			sed "s|^$tree/||" | grep -Ev '^arch/([^x]|x[^8])' | head -n 3 | paste -sd' ') || true
+		echo "${sel:+selected in $sel; }a default or a select turned it on"
+		return
+	fi
+	file=$(grep -lE "${opts[@]}" "^[[:space:]]*(menu)?config[[:space:]]+${name}[[:space:]]*\$" "$tree" | head -n 1) || true
 	if [[ -z $file ]]; then
 		echo "no such option in this source"
 		return
@@ -82,7 +91,7 @@ kc_verify() {
 	{
 		echo "== options that did not come out as the fragments ask"
 		while IFS=$'\t' read -r sym want got; do
-			printf '%s: asked %s, got %s (%s)\n' "$sym" "$want" "$got" "$(kc_explain "$tree" "$sym")"
+			printf '%s: asked %s, got %s (%s)\n' "$sym" "$want" "$got" "$(kc_explain "$tree" "$sym" "$want")"
 		done <<<"$bad"
 	} | tee -a "$logf" | sed "s/^/${dg_prog:-build-kernel}: /" >&2
 	die "$(wc -l <<<"$bad") option(s) the fragments ask for did not come out as asked: $(cut -f1 <<<"$bad" | paste -sd' '); log: $logf"
