@@ -8,7 +8,8 @@
 # the stream's first N bytes follow it, the guest's kernel log (M bytes)
 # starts at 32 MiB (harness/guest/init writes them). QEMU's exit
 # status is never the verdict: the host ends QEMU itself once the stream
-# has its D record, or when a timeout passes.
+# has its D record (after a moment for the guest to save its kernel log and
+# power off by itself), or when a timeout passes.
 
 readonly VM_MAGIC=DIOGAP-RESULTS-1
 VM_QEMU=${VM_QEMU:-qemu-system-x86_64}
@@ -16,6 +17,9 @@ VM_PROBE_TIMEOUT=${VM_PROBE_TIMEOUT:-10}
 # A guest whose stream does not move for the longest case timeout plus this
 # many seconds is stuck (the runner itself ends each case at its timeout).
 VM_STALL_GRACE=${DIOGAP_VM_STALL_GRACE:-30}
+# After the D record the guest saves its kernel log and powers off by
+# itself; it is ended after this many seconds if it does not.
+VM_POWEROFF_GRACE=${VM_POWEROFF_GRACE:-3}
 VM_PID=''
 
 vm_now_ms() {
@@ -203,6 +207,17 @@ vm_watch() {
 		fi
 	done
 	VM_WALL_MS=$(($(vm_now_ms) - VM_T0))
+	[[ $VM_END == "done" ]] && vm_wait_exit "$VM_POWEROFF_GRACE"
+	return 0
+}
+
+# vm_wait_exit S: wait up to S seconds for QEMU to exit by itself.
+vm_wait_exit() {
+	local i
+	for ((i = 0; i < $1 * 20; i++)); do
+		kill -0 "$VM_PID" 2>/dev/null || return 0
+		sleep 0.05
+	done
 }
 
 # vm_console_hint CONSOLE: the console line that best explains a failed
