@@ -6,24 +6,36 @@
 # shellcheck disable=SC2016 # jq code, not shell
 readonly DG_EXPECT_JQ='
 def pair: .[0:2];
+# The signature of a FAIL: "hole" when every bad range reads as zeros and
+# the size is right (the partial-DIO hole), "size" when the file size is
+# wrong (the O_APPEND bug).
+def signature: [.runs[]? | select(.verdict? == "FAIL")] as $f
+  | if any($f[]; .size_seen != .size_expected) then "size"
+    elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
+    else "other" end;
 . as $c
 | [$rules[] | select(.variant == $variant)
     | select(.repro == "*" or .repro == $c.repro)
     | select(.match == "*" or (.match | split(",")
         | all(split("=") as [$k, $v] | (($c.params[$k] // "") | tostring) == $v)))][0] as $rule
-| ($rule.expect // "NONE") as $e
+| ($rule.expect // "NONE" | split(":")) as [$e, $sig]
 | (($c.predicted // []) | length > 0) as $pred
 | (if $e == "PREDICTED" then (if $pred then "FAIL" else "PASS" end)
    elif $e == "HANG" then "FAIL" else $e end) as $want
 | ([($c.predicted // [])[] | pair]) as $p
+| ($c | signature) as $seen_sig
 | {variant: $variant, case: $c.case, repro: $c.repro, rule: ($rule.line // 0),
-   expect: $e, want: $want, seen: $c.verdict, reason: ($c.reason // ""),
+   expect: ($rule.expect // "NONE"), want: ($want + (if $want == "FAIL" and $sig then ":" + $sig else "" end)),
+   seen: ($c.verdict + (if $c.verdict == "FAIL" and $sig then ":" + $seen_sig else "" end)),
+   reason: ($c.reason // ""),
    ok: (if $e == "ANY" then true
         elif $e == "NONE" then false
         elif $e == "HANG" then ($c.verdict == "FAIL" and ($c.reason // "" | test("hang")))
+        elif $want == "FAIL" and $sig then ($c.verdict == "FAIL" and $seen_sig == $sig)
         else $c.verdict == $want end),
    gaps: ($c.gaps | length),
-   gaps_matched: ([$c.gaps[] | pair | select(. as $g | any($p[]; . == $g))] | length)}'
+   gaps_matched: ([$c.gaps[] | pair | select(. as $g | any($p[]; . == $g))] | length),
+   gaps_start_matched: ([$c.gaps[] | select(.[0] as $s | any($p[]; .[0] == $s))] | length)}'
 
 # expect_rules FILE: the rules as a JSON array; a malformed line is an error
 # naming the file and line.
@@ -32,7 +44,7 @@ expect_rules() {
 	awk -v f="$file" '
 		/^[[:space:]]*(#|$)/ { next }
 		NF != 4 { printf "%s:%d: want VARIANT REPRO MATCH EXPECT\n", f, NR > "/dev/stderr"; bad = 1; next }
-		$4 !~ /^(PASS|FAIL|SKIP|PREDICTED|HANG|ANY)$/ {
+		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size)?)$/ {
 			printf "%s:%d: unknown EXPECT %s\n", f, NR, $4 > "/dev/stderr"; bad = 1; next }
 		{ printf "%s\t%s\t%s\t%s\t%d\n", $1, $2, $3, $4, NR }
 		END { exit bad }' "$file" |
@@ -52,8 +64,8 @@ expect_unexercised() {
 	jq -rs --argjson rules "$1" --arg variant "$2" '
 		. as $j
 		| $rules[] | select(.variant == $variant)
-		| select(.expect == "FAIL" or .expect == "PREDICTED" or .expect == "HANG")
-		| select(.line as $l | [$j[] | select(.rule == $l and .want == "FAIL")] | length == 0)
+		| select(.expect | test("^(FAIL|PREDICTED|HANG)"))
+		| select(.line as $l | [$j[] | select(.rule == $l and (.want | startswith("FAIL")))] | length == 0)
 		| "line \(.line): \(.repro) \(.match) \(.expect): no case of the sweep could show it"' "$3"
 }
 
@@ -64,10 +76,10 @@ expect_compare() {
 	shift 2
 	rules=$(expect_rules "$exp")
 	: >"$judged"
-	printf '%-20s %-22s %-10s %-6s %s\n' kernel reproducer expected match seen
+	printf '%-20s %-22s %-15s %-6s %s\n' kernel reproducer expected match seen
 	for v in "$@"; do
 		if [[ ! -s $out/$v/results.jsonl ]]; then
-			printf '%-20s %-22s %-10s %-6s %s\n' "$v" '*' '-' NO 'no results: build or boot failed'
+			printf '%-20s %-22s %-15s %-6s %s\n' "$v" '*' '-' NO 'no results: build or boot failed'
 			bad=1 extra=$((extra + 1))
 			continue
 		fi
@@ -76,7 +88,7 @@ expect_compare() {
 		jq -rs 'group_by([.repro, .expect])[]
 			| "\(.[0].variant)\t\(.[0].repro)\t\(.[0].expect)\t\(map(select(.ok)) | length)/\(length)\t\(
 			  group_by(.seen) | map("\(.[0].seen):\(length)") | join(" "))"' \
-			"$out/$v/expect.jsonl" | awk -F'\t' '{ printf "%-20s %-22s %-10s %-6s %s\n", $1, $2, $3, $4, $5 }'
+			"$out/$v/expect.jsonl" | awk -F'\t' '{ printf "%-20s %-22s %-15s %-6s %s\n", $1, $2, $3, $4, $5 }'
 		miss=$(expect_unexercised "$rules" "$v" "$out/$v/expect.jsonl")
 		if [[ -n $miss ]]; then
 			printf '%s: %s\n' "$v" "$miss" | sed 's/^/# unexercised rule: /'
@@ -88,7 +100,9 @@ expect_compare() {
 		jq -r 'select(.ok | not) | "#   \(.variant) \(.case): expected \(.want) (rule \(.rule): \(.expect)), seen \(.seen) \(.reason)"' "$judged"
 		bad=1
 	fi
-	jq -rs '[.[] | select(.gaps > 0)] | "# gap ranges that matched the predicted ranges exactly: \(map(.gaps_matched) | add // 0)/\(map(.gaps) | add // 0)"' "$judged"
+	jq -rs '[.[] | select(.gaps > 0 and (.expect | endswith(":hole")))]
+		| "# hole gap ranges equal to a predicted range: \(map(.gaps_matched) | add // 0)/\(map(.gaps) | add // 0);"
+		+ " starting where one was predicted: \(map(.gaps_start_matched) | add // 0)/\(map(.gaps) | add // 0)"' "$judged"
 	# Counted per case; a variant without results or an unexercised rule
 	# counts as one failure more.
 	jq -rs --argjson extra "$extra" \
