@@ -103,6 +103,35 @@ check-hang: reproducers
 check-kernels: reproducers
 	harness/check-kernels
 
+.PHONY: check-build-kernel check-run-vm check-report check-bisect check-lava
+check-build-kernel:
+	harness/tests/build-kernel.sh
+
+check-run-vm: reproducers
+	harness/tests/run-vm-all.sh
+
+check-report: reproducers
+	harness/tests/report.sh
+
+check-bisect: reproducers
+	harness/tests/bisect.sh
+
+check-lava: reproducers
+	harness/tests/lava.sh
+
+# Figures, not assertions.
+BENCHES := repro vm kernel bisect lava
+bench: $(addprefix bench-,$(BENCHES))
+.PHONY: bench-vm bench-kernel bench-bisect bench-lava
+bench-vm: reproducers
+	harness/bench-vm
+bench-kernel:
+	harness/bench-kernel
+bench-bisect: reproducers
+	harness/bench-bisect
+bench-lava: reproducers
+	harness/bench-lava
+
 help:
 	@echo "make            build the reproducers into $(BUILD)/"
 	@echo "make run        default sweep on the running kernel (SWEEP=file to change)"
