@@ -87,7 +87,7 @@ run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro run-local hang build-kernel run-vm kernels report bisect lava
+CHECK_SUITES := lint unit repro run-local hang build-kernel run-vm kernels hang-vm report bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
@@ -103,7 +103,11 @@ check-hang: reproducers
 check-kernels: reproducers
 	harness/check-kernels
 
-.PHONY: check-build-kernel check-run-vm check-report check-bisect check-lava
+.PHONY: check-build-kernel check-run-vm check-report check-bisect check-lava check-hang-vm
+# The deadlock kernel's hang, end to end through a VM.
+check-hang-vm: reproducers
+	harness/tests/hang-vm.sh
+
 check-build-kernel:
 	harness/tests/build-kernel.sh
 

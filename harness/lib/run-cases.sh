@@ -33,9 +33,11 @@ dg_flush_now() {
 }
 
 # dg_mount DEV MNT OPTS: make MNT the btrfs on DEV with exactly OPTS.
+# Returns 2 when the old mount cannot be unmounted (busy: a process of an
+# earlier case may be stuck in the kernel), 1 when the mount fails.
 dg_mount() {
 	if grep -q " $2 " /proc/mounts; then
-		umount "$2" || return 1
+		umount "$2" || return 2
 	fi
 	if [ "$3" = defaults ]; then
 		mount -t btrfs "$1" "$2"
@@ -138,7 +140,13 @@ run_cases() {
 				dg_not_run "$_id" stuck "not run: an earlier case is stuck in the kernel"
 				continue
 			fi
-			if ! dg_mount "$DG_DEV" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1; then
+			_mrc=0
+			dg_mount "$DG_DEV" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1 || _mrc=$?
+			if [ "$_mrc" = 2 ]; then
+				DG_STUCK=1
+				dg_not_run "$_id" stuck "not run: the previous mount is busy (a process of an earlier case is stuck?): $(tr '\n' ' ' <"$DG_TMP/mount")"
+				continue
+			elif [ "$_mrc" != 0 ]; then
 				dg_not_run "$_id" mount-failed "mount -t btrfs -o $_mount failed: $(tr '\n' ' ' <"$DG_TMP/mount")"
 				_cur=
 				continue

@@ -154,10 +154,15 @@ sweep_expand_repro() {
 #   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS
 # Cases that may hang come last, so a hang cannot hide other verdicts.
 sweep_cases() {
-	local mount repro all
+	local mount repro all mounts
+	# Every mount option set any reproducer uses, in order of appearance.
+	mounts=$(for repro in ${DG_SWEEP[repro]}; do
+		sweep_get mount "$repro" defaults | tr ' ' '\n'
+	done | awk '!seen[$0]++')
 	all=$(
-		for mount in $(sweep_get mount "" defaults); do
+		for mount in $mounts; do
 			for repro in ${DG_SWEEP[repro]}; do
+				[[ " $(sweep_get mount "$repro" defaults) " == *" $mount "* ]] || continue
 				sweep_expand_repro "$repro" "$mount"
 			done
 		done
