@@ -134,18 +134,21 @@ bc_run_vm() {
 #   BC_BROKEN / BC_SKIP cases, BC_BEST_F / BC_BEST_N the FAIL and run counts
 #   of the case that fails most often, BC_HANG 1 when a write hung,
 #   BC_SPLATS cases with a kernel splat, BC_REASON the first non-PASS reason,
-#   BC_GAPS the first FAIL's gaps.
+#   BC_GAPS the first FAIL's gaps, BC_FIRST_ONLY 1 when only first iterations
+#   FAILed and later ones of the same case PASSed (the runs of one boot are
+#   then not independent repeats).
 # shellcheck disable=SC2034 # BC_* are read by the scripts that source this
 bc_count() {
 	local f=$1/results.jsonl
 	BC_CASES=0 BC_FAILS=0 BC_PASS_MIN=0 BC_RUNS=0 BC_BROKEN=0 BC_SKIP=0
-	BC_BEST_F=0 BC_BEST_N=0 BC_HANG=0 BC_SPLATS=0 BC_REASON='' BC_GAPS=''
+	BC_BEST_F=0 BC_BEST_N=0 BC_HANG=0 BC_SPLATS=0 BC_REASON='' BC_GAPS='' BC_FIRST_ONLY=0
 	[[ -s $f ]] || { BC_REASON="no results (run-vm exit ${BC_VM_RC:-?}; see $1.log)"; return 0; }
 	IFS=$'\t' read -r BC_CASES BC_FAILS BC_PASS_MIN BC_RUNS BC_BROKEN BC_SKIP BC_BEST_F \
-		BC_BEST_N BC_HANG BC_SPLATS BC_REASON BC_GAPS < <(jq -rs '
+		BC_BEST_N BC_HANG BC_SPLATS BC_REASON BC_GAPS BC_FIRST_ONLY < <(jq -rs '
 		map((.reason // "") as $why | {v: .verdict, n: (.runs | length),
 		     f: ([.runs[]? | select(.verdict? == "FAIL")] | length),
 		     p: ([.runs[]? | select(.verdict? == "PASS")] | length),
+		     fi: [.runs[]? | select(.verdict? == "FAIL") | .iteration],
 		     hang: (([.runs[]? | select(.hang? != null)] | length > 0) or ($why | test("^hang"))),
 		     splat: ((.splats // []) | length > 0), reason: $why,
 		     gaps: ((.gaps // []) | map("[\(.[0]),\(.[1])) \(.[2])") | join(" "))}
@@ -157,7 +160,9 @@ bc_count() {
 		   $best.f, $best.n, (if any($c[]; .hang) then 1 else 0 end),
 		   ($c | map(select(.splat)) | length),
 		   (($c | map(select(.v != "PASS") | .reason) | map(select(. != "")) | .[0]) // "-"),
-		   (($c | map(select(.v == "FAIL") | .gaps) | .[0]) // "-")] | @tsv' "$f")
+		   (($c | map(select(.v == "FAIL") | .gaps) | .[0]) // "-"),
+		   (if any($c[]; .fi | length > 0) and all($c[]; all(.fi[]; . == 1))
+		       and any($c[]; .n > 1 and (.fi | length) < .n) then 1 else 0 end)] | @tsv' "$f")
 	[[ $BC_REASON != - ]] || BC_REASON=''
 	[[ $BC_GAPS != - ]] || BC_GAPS=''
 }
