@@ -55,7 +55,7 @@ bs_base() {
 
 # bs_reset: no bisect in progress, clean tree at the base.
 bs_reset() {
-	git -C "$BS_TREE" bisect reset -q >/dev/null 2>&1 || true
+	git -C "$BS_TREE" bisect reset >/dev/null 2>&1 || true
 	bs_git checkout -q -f diogap-base-branch || die "cannot check out the base in $BS_TREE"
 	bs_git reset -q --hard diogap-base
 	bs_git clean -q -f -d
