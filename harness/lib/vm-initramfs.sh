@@ -11,6 +11,13 @@
 
 VMI_BUSYBOX=${VMI_BUSYBOX:-/bin/busybox}
 VMI_CACHE=$DIOGAP_CACHE/vm/initramfs
+# Part of the cache keys: bump when the archives' layout changes.
+readonly VMI_RECIPE=1
+
+# vmi_prune: archives unused for two weeks go (each use touches its file).
+vmi_prune() {
+	find "$VMI_CACHE" -maxdepth 1 -type f -mtime +14 -delete 2>/dev/null || true
+}
 
 # vmi_cpio DIR OUT: DIR as a gzip'd newc cpio owned by root, reproducibly.
 vmi_cpio() {
@@ -41,14 +48,19 @@ vmi_base() {
 	vmi_is_static "$VMI_BUSYBOX" || die "$VMI_BUSYBOX is not a static binary (install busybox-static)"
 	while read -r r; do
 		f=$DIOGAP_BUILD/$r
-		[[ -x $f ]] || die "reproducer $r is not built: no $f (run make build)"
+		[[ -x $f ]] || die "reproducer $r is not built: no $f (run make)"
 		vmi_is_static "$f" || die "$f is not a static binary: it cannot run in the guest"
 		files+=("$f")
 	done < <(vmi_repros "$cases")
-	key=$(sha256sum "${files[@]}" | sed 's|  .*/| |' | sha256sum | cut -c1-16)
+	key=$({ echo "$VMI_RECIPE"; sha256sum "${files[@]}" | sed 's|  .*/| |'; } |
+		sha256sum | cut -c1-16)
 	VMI_BASE=$VMI_CACHE/base-$key.cpio.gz
-	[[ -s $VMI_BASE ]] && return 0
 	mkdir -p "$VMI_CACHE"
+	vmi_prune
+	if [[ -s $VMI_BASE ]]; then
+		touch "$VMI_BASE"
+		return 0
+	fi
 	stage=$(mktemp -d "$VMI_CACHE/stage.XXXXXX")
 	vmi_stage_base "$stage" "$cases"
 	vmi_cpio "$stage" "$VMI_BASE"
@@ -79,10 +91,11 @@ vmi_modules() {
 	local img=$1 root=$2 rel=$3 key stage
 	VMM_ORDER=() VMM_MISSING=() VMI_MODULES=
 	[[ -n $root ]] || return 0
-	key=$(printf '%s %s %s %s\n' "$(sha256sum <"$img")" "$root" "$rel" "${VMM_WANTED[*]}" |
-		sha256sum | cut -c1-16)
+	key=$(printf '%s %s %s %s %s\n' "$VMI_RECIPE" "$(sha256sum <"$img")" "$root" "$rel" \
+		"${VMM_WANTED[*]}" | sha256sum | cut -c1-16)
 	VMI_MODULES=$VMI_CACHE/modules-$key.cpio.gz
 	if [[ -s $VMI_MODULES && -f $VMI_MODULES.list ]]; then
+		touch "$VMI_MODULES" "$VMI_MODULES.list"
 		read -r -a VMM_ORDER <"$VMI_MODULES.list"
 		read -r -a VMM_MISSING < <(sed -n 2p "$VMI_MODULES.list")
 		return 0

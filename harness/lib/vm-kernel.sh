@@ -213,6 +213,8 @@ vmk_boot_image() {
 	key=$(sha256sum "$K_IMAGE" | cut -c1-16)
 	dir=$DIOGAP_CACHE/vm/vmlinux
 	mkdir -p "$dir"
+	# Unpacked kernels are big (50+ MB): those unused for two weeks go.
+	find "$dir" -maxdepth 1 -type f -mtime +14 -delete 2>/dev/null || true
 	[[ -e $dir/$key.none ]] && return 0
 	if [[ ! -s $dir/$key.elf ]]; then
 		if vmk_unpack_payload "$K_IMAGE" "$dir/$key.tmp"; then
@@ -223,5 +225,6 @@ vmk_boot_image() {
 			return 0
 		fi
 	fi
+	touch "$dir/$key.elf"
 	K_BOOT=$dir/$key.elf K_BOOT_METHOD=pvh
 }
