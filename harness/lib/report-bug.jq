@@ -23,8 +23,10 @@ def gapline: "    [\(.s), \(.e))  \(.e - .s | human)  \(.cls | cls_text)";
   "Kernel",
   "  release:      \($c.kernel)",
   "  config hash:  \(($km | find("config_hash|kconfig")) // ($tm | find("config_hash|kconfig")) // "unknown")",
-  "  version:      \(($km | find("kernel\\.version$")) // ($tm | find("kernel\\.version$")) // "unknown")",
+  ((($km | find("kernel\\.version$")) // ($tm | find("kernel\\.version$"))) | if . then "  version:      \(.)" else empty end),
   "  image:        \(($km | find("origin|image|bzimage")) // ($tm | find("origin|image|bzimage")) // "running kernel")",
+  ($km.kernel.built // empty | "  built from:   \(.source) + \(.patches | if length > 0 then join(" + ") else "no patch" end)"
+     + " (\(.fragments | join(", ")))"),
   "  harness kernel label: \($c.kernel_label)",
   "",
   "What ran (verdict \($c.verdict), exit \($c.exit), \($c.elapsed_ms) ms)",

@@ -51,12 +51,13 @@ rpt_hexpair() {
 			for (i = 0; i < 4; i++) r = r (i ? " " : "") substr(s, o + 8 * i + 1, 8)
 			return r }
 		BEGIN {
-			printf "  offset %-35s   %s\n", "read back", "should hold"
+			printf "  offset %-35s   %s\n", "read back", (w == "" ? "" : "should hold")
 			for (o = 0; o < length(w) || o < length(g); o += 32) {
 				a = grp(g, o); b = grp(w, o)
 				if (o > 0 && a == pa && b == pb) { if (!star++) print "  *"; continue }
 				star = 0; pa = a; pb = b
-				printf "%s %04x   %-35s | %s\n", (a == b ? " " : "!"), o / 2, a, b
+				if (w == "") printf "  %04x   %s\n", o / 2, a
+				else printf "%s %04x   %-35s | %s\n", (a == b ? " " : "!"), o / 2, a, b
 			}
 		}'
 }
@@ -72,18 +73,22 @@ rpt_sector() {
 			case_gaps | min_by(.s) // {} | [.s // "", .cls // ""] | @tsv' <<<"$line")
 	fi
 	[[ -n $off ]] || { echo "  No bad sector: the data read back matched (see sizes above)."; return 0; }
+	case "$cls" in
+	zero-hole) cls="zeros, a hole" ;;
+	zero-extent) cls="zeros inside an extent" ;;
+	esac
 	echo "  First bad sector at file offset $off ($cls):"
-	[[ $got =~ ^[0-9a-fA-F]+$ ]] || got=
-	[[ $want =~ ^[0-9a-fA-F]+$ ]] || want=
-	if [[ -z $got && $cls == zero* ]]; then
-		got=$(printf '0%.0s' {1..1024})
-		echo "  (bytes not recorded; a sector classified zero reads back as 512 zero bytes)"
-	fi
+	[[ $got =~ ^[0-9a-fA-F]+$ ]] || got=''
+	[[ $want =~ ^[0-9a-fA-F]+$ ]] || want=''
 	if [[ -n $got && -n $want ]]; then
 		rpt_hexpair "$got" "$want"
 	elif [[ -n $got ]]; then
 		echo "  (what it should hold was not recorded by this reproducer version)"
 		rpt_hexpair "$got" ""
+	elif [[ $cls == zero* ]]; then
+		echo "  It reads back as 512 zero bytes (that is what the class zero means); it should"
+		echo "  hold the reproducer's pattern: a header naming offset $off, then filler. This"
+		echo "  reproducer version records no sector bytes, so no hexdump."
 	else
 		echo "  (the sector's bytes were not recorded by this reproducer version)"
 	fi

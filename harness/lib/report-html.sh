@@ -29,7 +29,9 @@ rpt_inputs() {
 		if [[ ! -f $f ]] || ! jq -e . "$f" >/dev/null 2>&1; then
 			continue
 		fi
-		kernels=$(jq --arg l "$label" --slurpfile m "$f" '.[$l] = $m[0]' <<<"$kernels")
+		# shellcheck disable=SC2016 # jq code, not shell
+		kernels=$(jq --arg l "$label" --slurpfile m "$f" --argjson b "$(rpt_built "$f")" \
+			'.[$l] = ($m[0] | if $b then .kernel.built = $b else . end)' <<<"$kernels")
 	done < <(jq -r .kernel_label "$tmp/results.jsonl" | awk '!seen[$0]++')
 	if [[ -f $dir/meta.json ]] && jq -e . "$dir/meta.json" >/dev/null 2>&1; then
 		jq --argjson k "$kernels" '{top: ., kernels: $k}' "$dir/meta.json" >"$tmp/meta.json"
@@ -37,6 +39,21 @@ rpt_inputs() {
 		jq -n --argjson k "$kernels" '{top: {note: "no meta.json in the results directory"}, kernels: $k}' \
 			>"$tmp/meta.json"
 	fi
+}
+
+# rpt_built KERNEL_META: what harness/build-kernel recorded about the kernel
+# image (source, patches, fragments) when the image is one of its cached
+# kernels and still the same file; else null.
+rpt_built() {
+	local img sum bm
+	img=$(jq -r '.kernel.image // empty' "$1")
+	bm=$(dirname "${img:-/nonexistent}")/meta.json
+	[[ -n $img && -f $img && -f $bm ]] || { echo null; return 0; }
+	sum=$(sha256sum "$img" | cut -d' ' -f1)
+	jq -c --arg sum "$sum" --slurpfile k "$1" 'if $k[0].kernel.image_sha256 == $sum and .source then
+		{source: .source.description, patches: [.patches[]?.path | split("/")[-1]],
+		 fragments: [.fragments[]?.path | split("/")[-1]], command, built_at}
+		else null end' "$bm" 2>/dev/null || echo null
 }
 
 # rpt_gnuplot_labels DATA AXIS: gnuplot tics "("a" 0, "b" 1)" from the
@@ -106,6 +123,7 @@ rpt_css() {
 		.g-pred { fill: #1565c0; } .g-predo { fill: none; stroke: #1565c0; stroke-width: 2; stroke-dasharray: 5 3; }
 		.gap:not(.g-zero-hole):not(.g-zero-extent):not(.g-zero):not(.g-stale):not(.g-misplaced):not(.g-garbage) { fill: #795548; }
 		.tick { stroke: #666; }
+		td.from { max-width: 32em; word-break: break-all; }
 		.legend span { display: inline-block; margin-right: 1em; }
 		.legend i { display: inline-block; width: 14px; height: 10px; border: 1px solid #999; margin-right: 3px; }
 		.rerun { background: #f5f5f5; padding: 4px; }

@@ -79,7 +79,8 @@ def html_summary($meta):
     ($ks[] as $k | ($all | map(select(.kernel_label == $k))) as $c | ($c | counts) as $n
      | ($meta.kernels[$k].kernel // {}) as $kk
      | "<tr data-kernel=\"\($k | esc)\"><td>\($k | esc)</td><td>\($c[0].kernel | esc)</td>"
-       + "<td>\($kk.origin // $meta.top.mode // "-" | esc)</td><td>\($c | length)</td>"
+       + "<td class=\"from\">\(if $kk.built then "\($kk.built.source) + \($kk.built.patches | if length > 0 then join(" + ") else "no patch" end)"
+           else $kk.origin // $meta.top.mode // "-" end | esc)</td><td>\($c | length)</td>"
        + ([verdicts[] as $v | "<td class=\"\(if ($n[$v] // 0) > 0 then "v-" + $v else "" end)\">\($n[$v] // 0)</td>"] | join(""))
        + "<td>\($c | map(select((.splats // []) | length > 0)) | length)</td></tr>"),
     "</table>";
@@ -102,6 +103,10 @@ def html_matrix:
        + "</tr>"),
     "</table>";
 
+# Why a case is not PASS: its reason, else the last line of its output that
+# is not KTAP (a reproducer that refused its options writes no JSON).
+def why: .reason // ([(.output_tail // [])[] | strings
+  | select(test("^(#|ok |not ok |KTAP|1\\.\\.)") | not)] | last);
 def case_link: "<a href=\"#case-\(.i)\">\(.case | esc)</a>";
 
 # The case list behind every matrix cell.
@@ -117,7 +122,7 @@ def html_cells:
         + "<td class=\"v-\(.verdict | esc)\">\(.verdict | esc)</td><td>\(.mount | esc)</td><td>\(.elapsed_ms | ms)</td><td>"
         + (if .verdict == "FAIL" then "<a href=\"#gap-\(.i)\">gap map</a> "
              + (case_gaps | map("[\(.s), \(.e)) \(.cls)") | join(", ") | esc)
-           else (.reason | esc) end)
+           else (why | esc) end)
         + "</td></tr>"] | join(""))
     + "</table></section>";
 
@@ -132,7 +137,7 @@ def gap_svg($r):
   | (if $L > 0 then $L else 1 end) as $L
   | 860 as $W | 20 as $x0 | (($W - 2 * $x0) / $L) as $k
   | def x($b): ($x0 + $b * $k | . * 10 | floor / 10);
-    def w($a; $b): ([($b - $a) * $k, 1.5] | max | . * 10 | floor / 10);
+    def w($a; $b): ([($b - $a) * $k, 2.5] | max | . * 10 | floor / 10);
     def rect($a; $b; $y; $h; $cls; $t):
       "<rect class=\"\($cls)\" x=\"\(x($a))\" y=\"\($y)\" width=\"\(w($a; $b))\" height=\"\($h)\">"
       + "<title>\($t | esc)</title></rect>";
@@ -179,9 +184,9 @@ def html_failures:
 def html_broken:
   indexed | map(select(.verdict == "BROKEN" or ((.splats // []) | length > 0))) as $b
   | if ($b | length) == 0 then "<p>None.</p>"
-    else "<table><tr><th>case</th><th>kernel</th><th>verdict</th><th>reason</th><th>kernel splat</th></tr>",
+    else "<table id=\"broken-list\"><tr><th>case</th><th>kernel</th><th>verdict</th><th>reason</th><th>kernel splat</th></tr>",
       ($b[] | "<tr><td>\(case_link)</td><td>\(.kernel_label | esc)</td><td class=\"v-\(.verdict | esc)\">\(.verdict | esc)</td>"
-        + "<td>\(.reason | esc)</td><td><pre>\((.splats // [])[0:5] | join("\n") | esc)</pre></td></tr>"),
+        + "<td>\(why | esc)</td><td><pre>\((.splats // [])[0:5] | join("\n") | esc)</pre></td></tr>"),
       "</table>" end;
 
 # Flatten a JSON document into "a.b.c" -> value rows; arrays of scalars

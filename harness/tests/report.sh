@@ -44,7 +44,7 @@ setup() {
 	need_root
 	ensure_pkgs jq gnuplot-nox chromium libxml2-utils
 	T=$(mktemp -d /var/tmp/diogap-t-report.XXXXXX)
-	on_exit rm -rf "$T"
+	[[ -n ${DIOGAP_TEST_KEEP:-} ]] || on_exit rm -rf "$T"
 	make -s -C "$DIOGAP_ROOT" build
 	# Another pair of kernels (any run-vm --kernel spec) can be given.
 	BAD=${DIOGAP_TEST_BAD_KERNEL:-}
@@ -147,6 +147,9 @@ test_html() {
 			and @data-case='$id']//*[local-name()='rect' and contains(@class, 'gap ')])")" -gt 0
 	done < <(jq -r 'select(.verdict == "FAIL") | [.kernel_label, .case] | @tsv' "$RUN/results.jsonl")
 	check_eq "one gap map per FAIL" "$n" "$(xp "$dom" "count(//div[@class='gapmap'])")"
+	check_eq "every BROKEN case is listed" "$(jq -s 'map(select(.verdict == "BROKEN")) | length' "$RUN/results.jsonl")" \
+		"$(xp "$dom" "count(//table[@id='broken-list']//td[.='BROKEN'])")"
+	check_eq "each with its reason" 0 "$(xp "$dom" "count(//table[@id='broken-list']//tr[td[3]='BROKEN' and normalize-space(td[4])=''])")"
 	check_eq "a heatmap per kernel" 2 "$(xp "$dom" "count(//*[local-name()='svg' and contains(@class, 'heatmap')])")"
 	check "timings show the VM boot time" test -n "$(xp "$dom" "string(//table[@class='timings']//tr[@data-kernel='$BADL']/td[2])" | grep -v '^-$')"
 	check "environment shows the qemu command line" grep -q 'qemu-system-x86_64 ' "$dom"
@@ -161,7 +164,7 @@ test_bug() {
 	local rc=0 txt=$RUN/bug-report.txt line repro rerun sha s e list
 	"$REPORT" --bug "$RUN" >"$T/bug.log" 2>&1 || rc=$?
 	check_eq "harness/report --bug exits 0" 0 "$rc"
-	line=$(jq -c 'select(.verdict == "FAIL")' "$RUN/results.jsonl" 2>/dev/null | head -n 1)
+	line=$(jq -cs 'map(select(.verdict == "FAIL"))[0] // empty' "$RUN/results.jsonl" 2>/dev/null || true)
 	[[ -n $line ]] || { not_ok "the run has a FAIL to report"; return 0; }
 	repro=$(jq -r .repro <<<"$line")
 	rerun=$(jq -r '[.runs[] | select(.verdict == "FAIL") | .rerun][0]' <<<"$line")
