@@ -15,15 +15,20 @@ rpt_jq() {
 rpt_inputs() {
 	local dir=$1 tmp=$2 f label kernels='{}'
 	if [[ -s $dir/results.jsonl ]]; then
-		cp "$dir/results.jsonl" "$tmp/results.jsonl"
+		cp "$dir/results.jsonl" "$tmp/raw.jsonl"
 	else
-		: >"$tmp/results.jsonl"
+		: >"$tmp/raw.jsonl"
 		for f in "$dir"/*/results.jsonl; do
-			[[ -s $f ]] && cat "$f" >>"$tmp/results.jsonl"
+			[[ -s $f ]] && cat "$f" >>"$tmp/raw.jsonl"
 		done
 	fi
-	[[ -s $tmp/results.jsonl ]] || die "no results.jsonl with cases in $dir"
-	jq -e . "$tmp/results.jsonl" >/dev/null 2>&1 || die "$dir: results.jsonl is not valid JSON Lines"
+	[[ -s $tmp/raw.jsonl ]] || die "no results.jsonl with cases in $dir"
+	# A run that died may have left a torn last line: report what is whole.
+	jq -cR 'fromjson? | objects | select(.case and .kernel_label and .verdict)' \
+		"$tmp/raw.jsonl" >"$tmp/results.jsonl"
+	f=$(($(grep -c . "$tmp/raw.jsonl" || true) - $(grep -c . "$tmp/results.jsonl" || true)))
+	((f == 0)) || warn "$dir: $f results.jsonl line(s) are not whole case records: left out"
+	[[ -s $tmp/results.jsonl ]] || die "$dir: results.jsonl holds no case record"
 	while IFS= read -r label; do
 		f=$dir/$label/meta.json
 		if [[ ! -f $f ]] || ! jq -e . "$f" >/dev/null 2>&1; then

@@ -233,6 +233,20 @@ test_escape() {
 	check "and shows escaped" grep -qF '&lt;img id=' "$dir/report.html"
 }
 
+# test_torn: a run that died mid-write leaves a torn last line; the report
+# still shows every whole case.
+test_torn() {
+	local dir=$T/torn rc=0
+	mkdir -p "$dir"
+	{ cat "$RUN/results.jsonl"; head -c 300 "$RUN/results.jsonl"; } >"$dir/results.jsonl"
+	"$REPORT" "$dir" >"$T/torn.log" 2>&1 || rc=$?
+	check_eq "a torn results.jsonl still gives a report (exit 0)" 0 "$rc"
+	check "and a warning" grep -q 'not whole case records' "$T/torn.log"
+	check_eq "with every whole case in the matrix" "$(jq -s 'map(.verdict) | length' "$RUN/results.jsonl")" \
+		"$(xp "$dir/report.html" "sum(//table[@id='matrix']//td/@data-pass) + sum(//table[@id='matrix']//td/@data-fail) \
+			+ sum(//table[@id='matrix']//td/@data-broken) + sum(//table[@id='matrix']//td/@data-skip)")"
+}
+
 # test_local: a run-local directory (one kernel, flat layout).
 test_local() {
 	local out=$T/local dom=$T/local-dom.html rc=0
@@ -273,6 +287,7 @@ main() {
 	test_bug
 	test_rerun
 	test_escape
+	test_torn
 	test_local
 	test_errors
 	t_done
