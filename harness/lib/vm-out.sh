@@ -58,11 +58,16 @@ vmo_meta_run() {
 
 # vmo_meta_kernel KOUT LABEL INITRD: KOUT/meta.json for one kernel boot,
 # from the K_* (vm-kernel.sh), VMM_* (vm-modules.sh) and VM_* (vm.sh)
-# globals. Written before the boot and again after it.
+# globals. Written before the boot and again after it, then with
+# guest_splats: kernel splats anywhere in the guest's log (boot included;
+# each case's own are in its results line).
 vmo_meta_kernel() {
-	local kout=$1 label=$2 initrd=$3 cfg_hash=''
+	local kout=$1 label=$2 initrd=$3 cfg_hash='' splats=''
 	[[ -n $K_CONFIG ]] && cfg_hash=$(vmo_sha "$K_CONFIG" | cut -c1-16)
+	[[ -f $kout/guest-dmesg.txt ]] &&
+		splats=$(grep -E "$DG_SPLAT_RE" "$kout/guest-dmesg.txt" | head -n 20 || true)
 	jq -n --arg lbl "$label" --arg kind "$K_KIND" --arg origin "$K_ORIGIN" \
+		--arg splats "$splats" \
 		--arg image "$K_IMAGE" --arg image_sha "$(vmo_sha "$K_IMAGE")" \
 		--arg release "$K_RELEASE" --arg config "$K_CONFIG" --arg config_hash "$cfg_hash" \
 		--arg modroot "$K_MODROOT" --arg boot "$K_BOOT_METHOD" --arg boot_image "$K_BOOT" --arg initrd_sha "$(vmo_sha "$initrd")" \
@@ -86,6 +91,7 @@ vmo_meta_kernel() {
 		  "end": ($endv | opt), reason: ($reason | opt),
 		  boot_ms: ($boot_ms | num), first_verdict_ms: ($first_ms | num),
 		  wall_ms: ($wall_ms | num), qemu_exit: ($qemu_rc | num),
+		  guest_splats: ($splats | [splits("\n") | select(. != "")]),
 		  sweep_hash: $sweep_hash, project_commit: $commit}' \
 		--argjson cmd "$(vmo_json_list "${VM_CMD[@]}")" >"$kout/meta.json"
 }
