@@ -16,12 +16,14 @@ set -euo pipefail
 
 RUN=$DIOGAP_ROOT/harness/run-vm
 PKG=linux-image-6.12.117+deb12-cloud-amd64
-export DIOGAP_SCRATCH=/var/tmp/diogap-test-run-vm
+# Our own scratch root: concurrent runs of this test cannot see each other.
+export DIOGAP_SCRATCH=/var/tmp/diogap-test-run-vm.$$
 T=''
 
 setup() {
 	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
 	on_exit rm -rf "$T"
+	on_exit "rm -rf '$DIOGAP_SCRATCH'"
 	on_exit kill_our_vms
 	make -s -C "$DIOGAP_ROOT"
 	vmk_resolve "$PKG" # fetches and unpacks the package once
