@@ -65,7 +65,7 @@ lava_split() {
 	# ShellLogger escaped every " as \" before LAVA logged the line.
 	jq -r 'select(.lvl == "target") | .msg | tostring | gsub("\\\\\""; "\"")' \
 		"$k/lava/log.jsonl" >"$k/console.log"
-	jq -c 'select(.lvl == "results") | .msg' "$k/lava/log.jsonl" >"$k/lava-results.jsonl"
+	jq -c 'select(.lvl == "results" and (.msg | type) == "object") | .msg' "$k/lava/log.jsonl" >"$k/lava-results.jsonl"
 	jq -rR 'capture("^#dg (?<n>[0-9]+) (?<r>.*)$")
 		| if (.r | utf8bytelength) == (.n | tonumber) then .r else "#dropped" end' \
 		"$k/console.log" >"$k/.stream"
