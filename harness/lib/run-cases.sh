@@ -51,9 +51,12 @@ dg_kmsg_mark() {
 	[ -w /dev/kmsg ] && printf 'diogap: %s\n' "$1" >/dev/kmsg 2>/dev/null
 }
 
-# dg_kmsg_since MARK FILE: the kernel log after MARK.
+# dg_kmsg_since MARK FILE: the kernel log after the last MARK.
 dg_kmsg_since() {
-	dmesg 2>/dev/null | awk -v m="diogap: $1" 'f { print } index($0, m) { f = 1 }' >"$2" || true
+	dmesg 2>/dev/null | awk -v m="diogap: $1" '
+		index($0, m) { n = 0; f = 1; next }
+		f { l[n++] = $0 }
+		END { for (i = 0; i < n; i++) print l[i] }' >"$2" || true
 }
 
 # dg_wait PID TIMEOUT_S: wait for PID at most TIMEOUT_S seconds; DG_RC is
@@ -85,7 +88,7 @@ dg_wait() {
 dg_run_one() {
 	_t0=$(dg_ms)
 	dg_emit "S $2 $_t0"
-	_mark="case-begin $1 $2"
+	_mark="case-begin $DG_TOKEN.$1 $2"
 	dg_kmsg_mark "$_mark" || _mark=
 	rm -f "$DG_TMP/json" "$DG_TMP/out" "$DG_TMP/kmsg"
 	mkdir -p "$DG_MNT/work"
@@ -123,6 +126,7 @@ run_cases() {
 	DG_BIN=$2 DG_DEV=$3 DG_MNT=$4 DG_STREAM=$5
 	DG_TMP=${TMPDIR:-/tmp}/diogap-case.$$
 	DG_STUCK=0
+	DG_TOKEN=$$.$(dg_ms)
 	mkdir -p "$DG_TMP" "$DG_MNT"
 	_cur=
 	_n=0
