@@ -680,7 +680,7 @@ static int watch(const struct self_run *s, pid_t pid, struct dg_result *r,
 
 /* Read back [start, start+len) and classify against the periodic content. */
 static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
-			   uint64_t len, struct dg_ranges *gaps, int *err)
+			   uint64_t len, struct dg_result *r, int *err)
 {
 	size_t align = s->o->mem_align > s->page ? s->o->mem_align : s->page;
 	char *got = dg_xaligned(align, (len + align - 1) / align * align);
@@ -701,10 +701,12 @@ static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
 					      s->iteration);
 
 		if (c != DG_OK) {
-			dg_ranges_add(gaps, start + k, start + k + DG_SECTOR, c);
+			dg_ranges_add(&r->gaps, start + k, start + k + DG_SECTOR, c);
 			bad++;
 		}
 	}
+	if (bad)
+		dg_first_bad_note(r, got, want, (size_t)len, start);
 	free(got);
 	free(want);
 	return bad;
@@ -748,11 +750,11 @@ static int verify(const struct self_run *s, struct dg_result *r)
 
 	r->size_expected = o->offset + o->size;
 	if (o->offset < o->size) {
-		bad = verify_range(s, fd, 0, o->offset + o->size, &r->gaps, &err);
+		bad = verify_range(s, fd, 0, o->offset + o->size, r, &err);
 	} else {
-		bad = verify_range(s, fd, 0, o->size, &r->gaps, &err);
+		bad = verify_range(s, fd, 0, o->size, r, &err);
 		if (bad != (size_t)-1)
-			more = verify_range(s, fd, o->offset, o->size, &r->gaps, &err);
+			more = verify_range(s, fd, o->offset, o->size, r, &err);
 	}
 	r->verify_us = dg_now_us() - t0;
 	if (bad == (size_t)-1 || more == (size_t)-1) {

@@ -113,6 +113,10 @@ test_fail_path() {
 	check_eq "punched hole: one zero gap at the target start, a hole" \
 		'[[65536,69632,"zero"]] [[65536,69632,"hole"]]' \
 		"$(jfield "$T/c" '(.gaps|tojson) + " " + (.gap_extents|tojson)')"
+	check_eq "punched hole: first_bad is the hole's first sector, zeros where the pattern belongs" \
+		'65536 zero true true' \
+		"$(jfield "$T/c" '[.first_bad.offset, .first_bad.class, .first_bad.got == ("0" * 1024),
+			(.first_bad.want | startswith("64676f6964676170") and length == 1024)] | map(tostring) | join(" ")')"
 	check "punched hole: the rerun line carries the hook" \
 		grep -q '^# rerun: DIOGAP_TEST_CORRUPT=punch ' "$T/c.out"
 	rc=$(DIOGAP_TEST_CORRUPT=grow repro "$T/c" --size 64K "$MNT/w")

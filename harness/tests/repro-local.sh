@@ -65,7 +65,7 @@ expect_pass() {
 	fi
 	rec=$(tail -n 1 "$JSON")
 	if ! jq -e '.verdict == "PASS" and .size_seen == .size_expected and
-		(.gaps | length) == 0 and .residency_source != null and
+		(.gaps | length) == 0 and .residency_source != null and (has("first_bad") | not) and
 		(.rerun | test("--seed [0-9]+"))' >/dev/null <<<"$rec"; then
 		not_ok "$name # JSON record disagrees: $rec"
 		return
@@ -125,8 +125,11 @@ fail_path() {
 		jq -se 'length == 2 and all(.verdict == "FAIL" and .predicted_match == true and
 			(.predicted | length) == 4 and
 			([.gaps[] | [.[0], .[1]]] == .predicted) and
-			all(.gap_extents[]; .[2] == "hole"))' "$JSON" >/dev/null; then
-		ok "FAIL path: punched predicted ranges -> exit 1, gaps == predicted, holes"
+			all(.gap_extents[]; .[2] == "hole") and
+			.first_bad.offset == .gaps[0][0] and .first_bad.class == "zero" and
+			.first_bad.got == ("0" * 1024) and (.first_bad.want | length) == 1024 and
+			(.first_bad.want | startswith("64676f6964676170")))' "$JSON" >/dev/null; then
+		ok "FAIL path: punched predicted ranges -> exit 1, gaps == predicted, holes, first_bad bytes"
 	else
 		not_ok "FAIL path (punch): exit $rc: $(tr '\n' '|' <<<"$out")"
 	fi
@@ -151,7 +154,9 @@ fail_path() {
 	DIOGAP_TEST_CORRUPT=stale "$r" --size 256K --chunk 64K --iterations 2 --json "$JSON" \
 		"$mnt" >/dev/null || rc=$?
 	if ((rc == DG_FAIL)) && jq -se '.[0].verdict == "PASS" and .[1].verdict == "FAIL" and
-		.[1].predicted_match == true and all(.[1].gaps[]; .[2] == "stale")' "$JSON" >/dev/null; then
+		.[1].predicted_match == true and all(.[1].gaps[]; .[2] == "stale") and
+		(.[0] | has("first_bad") | not) and .[1].first_bad.class == "stale" and
+		.[1].first_bad.got != .[1].first_bad.want' "$JSON" >/dev/null; then
 		ok "FAIL path: lost overwrite -> stale gaps in iteration 2"
 	else
 		not_ok "FAIL path (stale): exit $rc: $(tr '\n' '|' <"$JSON")"
@@ -160,7 +165,8 @@ fail_path() {
 	: >"$JSON"
 	out=$(DIOGAP_TEST_CORRUPT=grow "$a" --size 64K --buffer anon --json "$JSON" "$mnt") || rc=$?
 	if ((rc == DG_FAIL)) && jq -e '.verdict == "FAIL" and .size_seen == .size_expected + 4096 and
-		(.gaps | length) == 0 and .test_corrupt == "grow"' "$JSON" >/dev/null &&
+		(.gaps | length) == 0 and .test_corrupt == "grow" and (has("first_bad") | not)' \
+		"$JSON" >/dev/null &&
 		grep -q '^# FAIL: file size 69632, expected 65536' <<<"$out"; then
 		ok "FAIL path: wrong file size -> exit 1"
 	else

@@ -213,7 +213,20 @@ struct dg_result {
 	const char *diag;       /* one line reason for FAIL/BROKEN/SKIP, or NULL */
 	char diag_buf[256];     /* storage diag may point to */
 	const char *extra_json; /* reproducer-specific members ("\"k\":v,..."), or NULL */
+	/* The first bad sector of this iteration (JSON "first_bad" on a FAIL). */
+	struct dg_first_bad {
+		bool set;
+		uint64_t offset;        /* file offset of the sector */
+		enum dg_class cls;
+		unsigned char got[DG_SECTOR], want[DG_SECTOR];
+	} first_bad;
 };
+/* Record r->first_bad (unless already set) from a buffer got[] read back
+ * at file_offset and the want[] it should hold (len bytes each): the
+ * sector at the lowest start of r->gaps inside [file_offset, +len). Call
+ * after the gaps of that buffer are in r->gaps. */
+void dg_first_bad_note(struct dg_result *r, const void *got, const void *want,
+		       size_t len, uint64_t file_offset);
 /* KTAP: header once, one line per test, totals at the end. A FAIL also
  * prints "# rerun: <the exact command line for this case>". */
 void dg_ktap_begin(unsigned ntests);

@@ -139,10 +139,11 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 	bad = dg_verify(got, dg_buf_expected(b), len, o->offset, run_id,
 			iteration, &r->gaps);
 	r->verify_us = dg_now_us() - t0;
-	free(got);
 	if (bad)
-		dg_gaps_fiemap(fd, &r->gaps);
+		dg_first_bad_note(r, got, dg_buf_expected(b), len, o->offset);
+	free(got);
 	if (bad) {
+		dg_gaps_fiemap(fd, &r->gaps);
 		describe_gaps(r, bad, r->diag_buf, sizeof(r->diag_buf));
 		r->diag = r->diag_buf;
 		return r->verdict = DG_FAIL;

@@ -86,6 +86,17 @@ static void sb_ranges(struct sb *b, const struct dg_ranges *rs, bool cls)
 	sb_printf(b, "]");
 }
 
+static void sb_hex(struct sb *b, const unsigned char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	sb_printf(b, "\"");
+	for (i = 0; i < n; i++)
+		sb_printf(b, "%c%c", hex[p[i] >> 4], hex[p[i] & 15]);
+	sb_printf(b, "\"");
+}
+
 static const char *extent_name(const struct dg_range *g)
 {
 	return g->extent == 0 ? "hole" : g->extent == 1 ? "extent" : "unknown";
@@ -187,6 +198,14 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 	sb_printf(&j, ",\"size_expected\":%" PRIu64 ",\"size_seen\":%" PRIu64
 		  ",\"write_us\":%" PRIu64 ",\"verify_us\":%" PRIu64,
 		  r->size_expected, r->size_seen, r->write_us, r->verify_us);
+	if (r->verdict == DG_FAIL && r->first_bad.set) {
+		sb_printf(&j, ",\"first_bad\":{\"offset\":%" PRIu64 ",\"class\":\"%s\",\"got\":",
+			  r->first_bad.offset, dg_class_name(r->first_bad.cls));
+		sb_hex(&j, r->first_bad.got, DG_SECTOR);
+		sb_printf(&j, ",\"want\":");
+		sb_hex(&j, r->first_bad.want, DG_SECTOR);
+		sb_printf(&j, "}");
+	}
 	sb_printf(&j, ",\"diag\":");
 	sb_str(&j, r->diag);
 	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT")) {

@@ -197,3 +197,28 @@ void dg_gaps_fiemap(int fd, struct dg_ranges *gaps)
 	dg_ranges_free(gaps);
 	*gaps = out;
 }
+
+void dg_first_bad_note(struct dg_result *r, const void *got, const void *want,
+		       size_t len, uint64_t file_offset)
+{
+	const struct dg_range *first = NULL;
+	size_t i, k;
+
+	if (r->first_bad.set)
+		return;
+	for (i = 0; i < r->gaps.n; i++) {
+		const struct dg_range *g = &r->gaps.r[i];
+
+		if (g->start >= file_offset && g->start - file_offset + DG_SECTOR <= len &&
+		    (!first || g->start < first->start))
+			first = g;
+	}
+	if (!first)
+		return;
+	k = (size_t)(first->start - file_offset);
+	r->first_bad.set = true;
+	r->first_bad.offset = first->start;
+	r->first_bad.cls = first->cls;
+	memcpy(r->first_bad.got, (const char *)got + k, DG_SECTOR);
+	memcpy(r->first_bad.want, (const char *)want + k, DG_SECTOR);
+}

@@ -577,6 +577,161 @@ static void test_fiemap_hole_vs_extent(void)
 	close(fd);
 }
 
+/* ---- output: KTAP lines and JSON records ---------------------------------- */
+
+/* Run dg_ktap_result(o, b, r) with stdout going to a file; return what it
+ * printed (malloc'd, NUL terminated). */
+static char *ktap_capture(const struct dg_opts *o, const struct dg_buf *b,
+			  const struct dg_result *r)
+{
+	char path[] = "/tmp/diogap-unit-out.XXXXXX";
+	int fd = mkstemp(path), saved;
+	char *text;
+	off_t n;
+
+	CHECK(fd >= 0);
+	fflush(stdout);
+	saved = CHECK_SYS(dup(1));
+	CHECK_SYS(dup2(fd, 1));
+	dg_ktap_result(o, b, r);
+	fflush(stdout);
+	CHECK_SYS(dup2(saved, 1));
+	close(saved);
+	n = CHECK_SYS(lseek(fd, 0, SEEK_END));
+	text = dg_xmalloc((size_t)n + 1);
+	CHECK(pread(fd, text, (size_t)n, 0) == n);
+	close(fd);
+	unlink(path);
+	return text;
+}
+
+/* The last line of a file (malloc'd), "" if empty. */
+static char *last_line(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL, *last = dg_xmalloc(1);
+	size_t cap = 0;
+
+	CHECK(f);
+	while (getline(&line, &cap, f) > 0) {
+		free(last);
+		last = strdup(line);
+		CHECK(last);
+	}
+	free(line);
+	fclose(f);
+	return last;
+}
+
+static void hex_of(const void *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", ((const unsigned char *)p)[i]);
+}
+
+static void out_opts(struct dg_opts *o, char *json)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = NSEC * DG_SECTOR;
+	o->offset = BASE;
+	o->fault = "first";
+	o->iterations = 1;
+	o->json_path = json;
+	snprintf(o->argv_line, sizeof(o->argv_line), "unit --size 32K");
+}
+
+/* first_bad is the lowest bad sector, with the bytes read back and the
+ * bytes expected; a later buffer does not replace it; a gap outside the
+ * buffer is not taken. */
+static void test_first_bad_note(void)
+{
+	struct dg_result r;
+	struct synth s;
+	char *other;
+
+	memset(&r, 0, sizeof(r));
+	synth_init(&s, NSEC * DG_SECTOR);
+	memset(s.got + 5 * DG_SECTOR, 0, 3 * DG_SECTOR);
+	memcpy(s.got + 20 * DG_SECTOR, s.want + 21 * DG_SECTOR, DG_SECTOR);
+	EXPECT_EQ(dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &r.gaps), 4);
+	dg_first_bad_note(&r, s.got, s.want, 4 * DG_SECTOR, BASE); /* sectors 0-3: clean */
+	EXPECT(!r.first_bad.set);
+	dg_first_bad_note(&r, s.got, s.want, s.len, BASE);
+	EXPECT(r.first_bad.set);
+	EXPECT_EQ(r.first_bad.offset, S(5));
+	EXPECT_EQ(r.first_bad.cls, DG_ZERO);
+	EXPECT(memcmp(r.first_bad.want, s.want + 5 * DG_SECTOR, DG_SECTOR) == 0);
+	EXPECT(memcmp(r.first_bad.got, s.got + 5 * DG_SECTOR, DG_SECTOR) == 0);
+	/* a second buffer (another range of the file) keeps the first */
+	other = dg_xmalloc(DG_SECTOR);
+	dg_ranges_add(&r.gaps, S(100), S(101), DG_GARBAGE);
+	dg_first_bad_note(&r, other, other, DG_SECTOR, S(100));
+	EXPECT_EQ(r.first_bad.offset, S(5));
+	/* the misplaced sector, when it is the first in the buffer given */
+	memset(&r.first_bad, 0, sizeof(r.first_bad));
+	dg_first_bad_note(&r, s.got + 16 * DG_SECTOR, s.want + 16 * DG_SECTOR,
+			  8 * DG_SECTOR, S(16));
+	EXPECT_EQ(r.first_bad.offset, S(20));
+	EXPECT_EQ(r.first_bad.cls, DG_MISPLACED);
+	EXPECT(memcmp(r.first_bad.got, s.want + 21 * DG_SECTOR, DG_SECTOR) == 0);
+	free(other);
+	dg_ranges_free(&r.gaps);
+	synth_free(&s);
+}
+
+/* JSON: a FAIL with a bad sector carries first_bad {offset, class, got,
+ * want} as 1024 hex digits each; a size-only FAIL and a PASS do not. */
+static void test_json_first_bad(void)
+{
+	char json[] = "/tmp/diogap-unit-json.XXXXXX";
+	char want_hex[2 * DG_SECTOR + 1], got_hex[2 * DG_SECTOR + 1], expect[2200];
+	struct dg_result r;
+	struct dg_opts o;
+	struct synth s;
+	char *line;
+	int fd = mkstemp(json);
+
+	CHECK(fd >= 0);
+	close(fd);
+	out_opts(&o, json);
+	memset(&r, 0, sizeof(r));
+	r.name = "unit.json";
+	synth_init(&s, NSEC * DG_SECTOR);
+	memset(s.got + 3 * DG_SECTOR, 0, DG_SECTOR);
+	dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &r.gaps);
+	dg_first_bad_note(&r, s.got, s.want, s.len, BASE);
+	r.verdict = DG_FAIL;
+	free(ktap_capture(&o, NULL, &r));
+	line = last_line(json);
+	hex_of(s.want + 3 * DG_SECTOR, DG_SECTOR, want_hex);
+	hex_of(s.got + 3 * DG_SECTOR, DG_SECTOR, got_hex);
+	snprintf(expect, sizeof(expect),
+		 "\"first_bad\":{\"offset\":%" PRIu64 ",\"class\":\"zero\",\"got\":\"%s\",\"want\":\"%s\"}",
+		 (uint64_t)S(3), got_hex, want_hex);
+	EXPECT(strstr(line, expect) != NULL);
+	EXPECT(strspn(got_hex, "0") == 2 * DG_SECTOR);
+	EXPECT(strncmp(want_hex, "64676f6964676170", 16) == 0); /* DG_MAGIC, little endian */
+	free(line);
+	/* size-only FAIL: no bad sector recorded, no member */
+	memset(&r.first_bad, 0, sizeof(r.first_bad));
+	dg_ranges_free(&r.gaps);
+	free(ktap_capture(&o, NULL, &r));
+	line = last_line(json);
+	EXPECT(strstr(line, "\"verdict\":\"FAIL\"") && !strstr(line, "\"first_bad\""));
+	free(line);
+	/* PASS: never */
+	dg_first_bad_note(&r, s.got, s.want, s.len, BASE);
+	r.verdict = DG_PASS;
+	free(ktap_capture(&o, NULL, &r));
+	line = last_line(json);
+	EXPECT(strstr(line, "\"verdict\":\"PASS\"") && !strstr(line, "\"first_bad\""));
+	free(line);
+	unlink(json);
+	synth_free(&s);
+}
+
 /* ---- buffers: residency truth ---------------------------------------------- */
 static void prepare(struct dg_buf *b, enum dg_buf_kind kind, const char *path,
 		    const char *pattern, size_t len, char **data)
@@ -683,6 +838,8 @@ int main(void)
 	RUN(test_ranges_match);
 	RUN(test_fail_path_buggy_shape);
 	RUN(test_fiemap_hole_vs_extent);
+	RUN(test_first_bad_note);
+	RUN(test_json_first_bad);
 	RUN(test_buffer_memfd);
 	RUN(test_buffer_anon_zeros);
 	RUN(test_buffer_file);
