@@ -300,6 +300,14 @@ describe_matches() {
 			not_ok "$r --describe differs from the source header block"
 		fi
 	done
+	for r in dio-append-write dio-partial-write dio-self-mmap-write dio-uring-write; do
+		got=$("$BIN/$r" --describe | tail -c 1 | od -An -tx1 | tr -d ' ')
+		if [[ $got == 0a ]]; then
+			ok "$r --describe ends with a newline"
+		else
+			not_ok "$r --describe ends with byte '$got', not a newline"
+		fi
+	done
 }
 
 # rerun_same: the rerun line of a case reruns the same case (same name,

@@ -475,9 +475,16 @@ static void parse_args(const struct dg_repro *rp, int argc, char **argv,
 		case OPT_KEEP: o->keep = true; break;
 		case OPT_ANYFS: o->any_fs = true; break;
 		case OPT_NOCOW: o->nocow = true; break;
-		case OPT_DESCRIBE:
-			fputs(rp->describe ? rp->describe : "", stdout);
+		case OPT_DESCRIBE: {
+			const char *d = rp->describe ? rp->describe : "";
+			size_t dl = strlen(d);
+
+			/* whole lines: the text ends with a newline */
+			fputs(d, stdout);
+			if (dl && d[dl - 1] != '\n')
+				putchar('\n');
 			exit(0);
+		}
 		case OPT_HELP:
 			usage(rp);
 			exit(0);
