@@ -157,6 +157,12 @@ test_run_lava() {
 		"$L/${LABELS[1]}/results.jsonl"
 	check_eq "converted results: one line per case and kernel" "$((2 * n))" "$(grep -c . "$L/results.jsonl")"
 	check "summary.md and ktap.txt written" test -s "$L/summary.md" -a -s "$L/ktap.txt"
+	check "harness/report reads the LAVA run" quiet "$H/report" "$L"
+	check "report.html written" test -s "$L/report.html"
+}
+
+quiet() {
+	"$@" >"$T/quiet.log" 2>&1
 }
 
 # A kernel whose btrfs is a module the job does not carry (Debian's cloud
