@@ -31,11 +31,14 @@ lava_yq() {
 }
 
 # lava_timeouts CASES: LAVA_T_TEST (every case at its timeout, plus 10 s
-# each and a minute to boot), LAVA_T_DEPLOY, LAVA_T_BOOT, LAVA_T_JOB (s).
+# each and a minute to boot), LAVA_T_CONN (the monitors wait this long for
+# the next line: the longest case timeout plus a minute), LAVA_T_DEPLOY,
+# LAVA_T_BOOT, LAVA_T_JOB (seconds).
 lava_timeouts() {
-	local sum
-	sum=$(awk -F'\t' '{ s += $4 + 10 } END { print s + 0 }' "$1")
+	local sum max
+	read -r sum max < <(awk -F'\t' '{ s += $4 + 10; if ($4 > m) m = $4 } END { print s + 0, m + 0 }' "$1")
 	LAVA_T_TEST=$((sum + 60))
+	LAVA_T_CONN=$((max + 60 > 120 ? max + 60 : 120))
 	LAVA_T_DEPLOY=300
 	LAVA_T_BOOT=120
 	LAVA_T_JOB=$((LAVA_T_DEPLOY + LAVA_T_BOOT + LAVA_T_TEST + 120))
@@ -70,7 +73,7 @@ lava_job() {
 		printf 'priority: medium\nvisibility: public\n'
 		printf 'timeouts:\n  job: {seconds: %d}\n  action: {seconds: %d}\n' \
 			"$LAVA_T_JOB" "$LAVA_T_TEST"
-		printf '  connection: {seconds: %d}\n' "$LAVA_T_BOOT"
+		printf '  connection: {seconds: %d}\n' "$LAVA_T_CONN"
 		printf 'context:\n  arch: x86_64\n'
 		printf 'metadata:\n'
 		jq -r 'to_entries[] | "  \(.key): \(.value | tostring | @json)"' <<<"$meta"
