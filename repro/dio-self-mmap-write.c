@@ -28,8 +28,9 @@
  * runs in a child; the parent is a watchdog: no return within
  * --hang-timeout seconds is FAIL (hang). It then records where the child
  * is stuck (/proc/PID/task/<tid>/stack, wchan, state), triggers sysrq w so
- * the kernel logs blocked tasks, kills the child without waiting for it,
- * never touches the file again (the child holds its inode lock) and exits.
+ * the kernel logs blocked tasks, kills the child without waiting for it
+ * and hands the file to dg_abandon_file(): the child holds its inode lock,
+ * so nothing touches the file again and later iterations are not run.
  *
  * The file's content is periodic with period offset (sector x carries the
  * pattern of offset x mod offset), so the write stores exactly what was
@@ -567,26 +568,6 @@ static int live_tasks(pid_t pid)
 	return live;
 }
 
-static void print_result_and_leave(const struct dg_opts *o, struct dg_buf *b,
-				   struct dg_result *r)
-	__attribute__((noreturn));
-/* A stuck writer holds the file's inode lock: dg_main's cleanup would
- * unlink the file and hang beside it. Report this test, print the totals,
- * flush, and leave with _exit (no atexit handler runs). */
-static void print_result_and_leave(const struct dg_opts *o, struct dg_buf *b,
-				   struct dg_result *r)
-{
-	printf("# the target file %s is left in place: a task stuck in the kernel holds it\n",
-	       o->file);
-	dg_ktap_result(o, b, r);
-	if (r->iteration < o->iterations)
-		printf("# iterations %u..%u not run: iteration %u is stuck\n",
-		       r->iteration + 1, o->iterations, r->iteration);
-	dg_ktap_end();
-	fflush(NULL);
-	_exit(r->verdict);
-}
-
 static void child_info(const struct self_run *s, struct dg_result *r,
 		       struct dg_buf *b);
 static void extra_json(const struct self_run *s, struct dg_result *r,
@@ -635,10 +616,16 @@ static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
 		r->verdict = DG_FAIL;
 	}
 	r->diag = r->diag_buf;
-	print_result_and_leave(s->o, b, r);
+	/* the stuck writer holds the file's inode lock: dg_main must not
+	 * unlink (or open, or stat) it, or it would hang beside the writer */
+	dg_abandon_file(live ? "a task stuck in the kernel holds its inode lock"
+			     : "a writer was stuck in the kernel on it");
 }
 
-/* Wait for the writer; the clock runs per phase. Returns its wait status. */
+#define STUCK (-1) /* watch(): the writer hung, r is filled, the file abandoned */
+
+/* Wait for the writer; the clock runs per phase. Returns its wait status,
+ * or STUCK. */
 static int watch(const struct self_run *s, pid_t pid, struct dg_result *r,
 		 struct dg_buf *b)
 {
@@ -657,21 +644,27 @@ static int watch(const struct self_run *s, pid_t pid, struct dg_result *r,
 		now = dg_now_us();
 		switch (__atomic_load_n(&s->sh->phase, __ATOMIC_ACQUIRE)) {
 		case PH_SETUP:
-			if (now - t0 > setup_s * 1e6)
+			if (now - t0 > setup_s * 1e6) {
 				stuck(s, pid, r, b, "setup", (double)(now - t0) / 1e6);
+				return STUCK;
+			}
 			break;
 		case PH_WRITING:
-			if (now - s->sh->t_write_start > s->o->hang_timeout * 1e6)
+			if (now - s->sh->t_write_start > s->o->hang_timeout * 1e6) {
 				stuck(s, pid, r, b, "write",
 				      (double)(now - s->sh->t_write_start) / 1e6);
+				return STUCK;
+			}
 			break;
 		default:
 			/* the write returned; munmap, close and exit remain */
 			if (!written_at)
 				written_at = now;
-			if (now - written_at > s->o->hang_timeout * 1e6)
+			if (now - written_at > s->o->hang_timeout * 1e6) {
 				stuck(s, pid, r, b, "teardown after the write",
 				      (double)(now - written_at) / 1e6);
+				return STUCK;
+			}
 			break;
 		}
 		nanosleep(&nap, NULL);
@@ -712,30 +705,6 @@ static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
 	return bad;
 }
 
-/* The library's DIOGAP_TEST_CORRUPT hook (see repro/lib/iter.c), for the
- * FAIL path on a fixed kernel: punch = a hole over the first alignment
- * unit of the target range, grow = the file one unit too long. stale needs
- * predicted ranges, which this reproducer has none of. */
-static void test_corrupt(const struct dg_opts *o, int fd)
-{
-	const char *how = getenv("DIOGAP_TEST_CORRUPT");
-	struct stat st;
-
-	if (!how || !*how)
-		return;
-	if (!strcmp(how, "punch")) {
-		CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				    (off_t)o->offset, (off_t)o->dio_align));
-	} else if (!strcmp(how, "grow")) {
-		CHECK_SYS(fstat(fd, &st));
-		CHECK_SYS(ftruncate(fd, st.st_size + (off_t)o->dio_align));
-	} else {
-		dg_usage_error("DIOGAP_TEST_CORRUPT='%s': %s takes punch or grow", how,
-			       o->rp->name);
-	}
-	printf("# test hook: DIOGAP_TEST_CORRUPT=%s applied to the file after the writes\n", how);
-}
-
 static int verify(const struct self_run *s, struct dg_result *r)
 {
 	const struct dg_opts *o = s->o;
@@ -745,7 +714,9 @@ static int verify(const struct self_run *s, struct dg_result *r)
 	struct stat st;
 	int err = 0;
 
-	test_corrupt(o, fd);
+	/* no predicted ranges: punch = a hole over the first alignment unit
+	 * of the target range, grow = the file one unit too long */
+	dg_test_corrupt(o, fd, s->run_id, s->iteration, r);
 	t0 = dg_now_us();
 
 	r->size_expected = o->offset + o->size;
@@ -848,9 +819,9 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	pid_t pid;
 	int status, v;
 
-	if (o->buf != DG_BUF_MEMFD)
-		dg_usage_error("--buffer: the buffer of %s is always a mapping of the target file",
-			       o->rp->name);
+	/* stale needs predicted ranges; this reproducer has none */
+	if (getenv("DIOGAP_TEST_CORRUPT") && !strcmp(getenv("DIOGAP_TEST_CORRUPT"), "stale"))
+		dg_usage_error("DIOGAP_TEST_CORRUPT=stale: %s takes punch or grow", o->rp->name);
 	if (o->async && strcmp(o->engine, "uring"))
 		dg_usage_error("--async needs --engine uring");
 	s.page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -883,11 +854,14 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	if (pid == 0)
 		child_main(&s);
 
-	status = watch(&s, pid, r, b); /* does not return on a hang */
-	child_info(&s, r, b);
-	extra_json(&s, r, NULL);
-
-	if (!WIFEXITED(status)) {
+	status = watch(&s, pid, r, b);
+	if (status != STUCK) {
+		child_info(&s, r, b);
+		extra_json(&s, r, NULL);
+	}
+	if (status == STUCK) {
+		v = r->verdict; /* stuck() filled r; dg_main leaves the file alone */
+	} else if (!WIFEXITED(status)) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf), "writer killed by signal %d (%s)",
 			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 		r->diag = r->diag_buf;

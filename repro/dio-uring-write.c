@@ -237,16 +237,14 @@ static void write_all_chunks(struct uring_run *u, unsigned qd)
 }
 
 /* Reproducer-specific JSON members and KTAP diagnostics. */
-static void report_extra(struct uring_run *u, uint64_t chunk,
-			 struct dg_result *r)
+static void report_extra(struct uring_run *u, struct dg_result *r)
 {
 	size_t i, n = 0, cap = sizeof(u->json);
 
 	n += (size_t)snprintf(u->json + n, cap - n,
-			      "\"chunk_bytes\":%" PRIu64
-			      ",\"chunks\":%zu,\"write_calls\":%zu,\"eagain\":%u,\"short_writes\":%zu,"
+			      "\"chunks\":%zu,\"write_calls\":%zu,\"eagain\":%u,\"short_writes\":%zu,"
 			      "\"short\":[",
-			      chunk, u->nch, u->calls, u->eagain, u->nshort);
+			      u->nch, u->calls, u->eagain, u->nshort);
 	for (i = 0; i < u->nshort && i < SHORT_KEEP && n < cap; i++)
 		n += (size_t)snprintf(u->json + n, cap - n,
 				      "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]",
@@ -280,6 +278,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	if (o->qd < 1 || o->qd > QD_MAX)
 		dg_usage_error("--qd %u: must be 1..%u", o->qd, QD_MAX);
 	oc.chunk = chunk_bytes(o);
+	r->chunk_used = oc.chunk; /* the record says what ran: size/qd by default */
 	memset(&u, 0, sizeof(u));
 	u.file_off = o->offset;
 	u.fixed = o->fixed_buffers;
@@ -308,7 +307,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	t = dg_now_us();
 	write_all_chunks(&u, o->qd);
 	r->write_us = dg_now_us() - t;
-	report_extra(&u, oc.chunk, r);
+	report_extra(&u, r);
 
 	if (u.err)
 		v = dg_write_failed(u.err, u.err_off, r);

@@ -53,8 +53,9 @@ repro() {
 	echo "$rc"
 }
 
-# jfield OUT FILTER: one value out of the last JSON record.
-jfield() { tail -n 1 "$1.json" 2>/dev/null | jq -r "$2" 2>/dev/null || true; }
+# jfield OUT FILTER: one value out of the first JSON record (the one that
+# ran: after a hang, later iterations are "not run" SKIP records).
+jfield() { head -n 1 "$1.json" 2>/dev/null | jq -r "$2" 2>/dev/null || true; }
 
 test_variants_pass() {
 	local eng off fault size nc rc v name n=0
@@ -94,6 +95,8 @@ test_record() {
 	check_eq "record: nothing resident with --fault none" 0 "$(jfield "$T/r" .residency.resident)"
 	check_eq "record: no hang member on PASS" null "$(jfield "$T/r" .hang)"
 	check_eq "record: file size offset+size" 1114112 "$(jfield "$T/r" .size_seen)"
+	check_eq "record: no buffer member (the buffer is the file)" false "$(jfield "$T/r" 'has("buffer")')"
+	check_eq "record: the rerun line has no --buffer" false "$(jfield "$T/r" '.rerun | contains("--buffer")')"
 	rc=$(repro "$T/r" --size 1M "$MNT/w")
 	check_eq "record names the same range" same "$(jfield "$T/r" .ranges)"
 	rc=$(repro "$T/r" --size 64K --offset 1M "$MNT/w")
@@ -148,6 +151,8 @@ test_bad_input() {
 	bad "--async with --engine psync" --async "$MNT/w"
 	bad "--engine aio" --engine aio "$MNT/w"
 	bad "--buffer anon (the buffer is the file)" --buffer anon "$MNT/w"
+	bad "--buffer memfd (not this reproducer's option)" --buffer memfd "$MNT/w"
+	DIOGAP_TEST_CORRUPT=bogus bad "test hook value unknown" "$MNT/w"
 	bad "--qd (not this reproducer's)" --qd 4 "$MNT/w"
 	bad "--fixed-buffers (not this reproducer's)" --fixed-buffers "$MNT/w"
 	bad "--offset not aligned" --offset 100 "$MNT/w"
@@ -318,6 +323,7 @@ hang_case() {
 	local name=$1 to=$2 rc t0 t1 el pid left file stack_ok
 	shift 2
 	fuse_start block || { not_ok "$name: daemon mounts"; return; }
+	rm -f "$T/h.json"
 	t0=$(date +%s%N)
 	# Through a pipe: if the stuck child kept stdout open, cat (and so this
 	# pipeline) would not end before `timeout` fires.
@@ -370,6 +376,26 @@ hang_case() {
 	rm -f "$FUSE_BACK"/diogap-*
 }
 
+# hang_not_run N: after a hang in iteration 1 of N (hang_case's files),
+# the file is kept (dg_abandon_file) and iterations 2..N are SKIP "not run",
+# in KTAP and JSON, with totals that add up.
+hang_not_run() {
+	local n=$1 i
+	check "hang, $n iterations: '# file kept: <file> (why)'" \
+		grep -q "^# file kept: $FUSE_MNT/diogap-dio-self-mmap-write-[0-9]*\.dat (.*stuck" "$T/h.out"
+	for ((i = 2; i <= n; i++)); do
+		check "hang, $n iterations: iteration $i is SKIP not run" \
+			grep -q "^ok $i dio-self-mmap-write\..*\.i$i # SKIP not run: " "$T/h.out"
+	done
+	check "hang, $n iterations: totals pass:0 fail:1 skip:$((n - 1))" \
+		grep -q "^# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:$((n - 1)) error:0$" "$T/h.out"
+	check_eq "hang, $n iterations: JSON records 1 FAIL then $((n - 1)) SKIP" \
+		"FAIL 1 SKIP $((n - 1))" \
+		"$(jq -rs '"FAIL \(map(select(.verdict == "FAIL")) | length) SKIP \(.[1:] | map(select(.verdict == "SKIP")) | length)"' "$T/h.json")"
+	check "hang: no '# gaps ... prediction' line under a hang" \
+		bash -c "! grep -q 'prediction' '$T/h.out'"
+}
+
 test_fuse_hang() {
 	[[ -c /dev/fuse ]] || {
 		ok "FUSE hang path # SKIP no /dev/fuse"
@@ -378,7 +404,8 @@ test_fuse_hang() {
 	test_fuse_control_passes
 	test_fuse_short_writes
 	hang_case "hang psync" 2 --size 1M
-	hang_case "hang psync, longer timeout" 5 --size 64K --offset 64K
+	hang_case "hang psync, longer timeout" 5 --size 64K --offset 64K --iterations 3
+	hang_not_run 3
 	hang_case "hang uring async" 3 --size 1M --engine uring --async
 	check "uring async: the stuck task is an io-wq worker" \
 		grep -q '"comm":"iou-wrk' "$T/h.json"

@@ -271,6 +271,8 @@ bad_inputs() {
 	expect_exit 2 "bad: seed not a number" "--seed" "$r" --seed x "$mnt"
 	expect_exit 2 "bad: json unwritable" "--json" "$r" --json "$DG_RUN_DIR/nope/x.json" "$mnt"
 	expect_exit 2 "bad: nocow not on btrfs" "--nocow needs btrfs" "$r" --any-fs --nocow "$tmp"
+	expect_exit 2 "bad: test hook value" "punch, stale or grow" \
+		env DIOGAP_TEST_CORRUPT=bogus "$r" "$mnt"
 	expect_enospc "$r" "$full"
 	expect_enospc "$a" "$full"
 	expect_exit 4 "SKIP: O_DIRECT unsupported (ramfs)" "" "$r" --any-fs --size 64K "$ramfs"
@@ -329,6 +331,22 @@ rerun_same() {
 	fi
 }
 
+# records_say_what_ran MNT: the JSON chunk is the chunk the writes used
+# (dio-uring-write's default is size/qd), the buffer is recorded.
+records_say_what_ran() {
+	local mnt=$1 got
+	: >"$JSON"
+	"$BIN/dio-uring-write" --size 1M --qd 4 --json "$JSON" "$mnt" >/dev/null
+	"$BIN/dio-uring-write" --size 1M --qd 4 --chunk 64K --json "$JSON" "$mnt" >/dev/null
+	"$BIN/dio-partial-write" --size 1M --buffer anon --json "$JSON" "$mnt" >/dev/null
+	got=$(jq -r '[.chunk, .chunks // "-", .buffer] | map(tostring) | join(" ")' "$JSON" | paste -sd '|')
+	if [[ $got == "262144 4 memfd|65536 16 memfd|1048576 - anon" ]]; then
+		ok "records carry the chunk really used (uring default size/qd) and the buffer"
+	else
+		not_ok "records' chunk/buffer: $got"
+	fi
+}
+
 main() {
 	local mnt r
 	BIN=$(realpath "${1:-$DIOGAP_BUILD}")
@@ -346,6 +364,7 @@ main() {
 	controls
 	bad_inputs "$mnt"
 	rerun_same "$mnt"
+	records_say_what_ran "$mnt"
 	fail_path "$mnt"
 	matrix "$mnt" "btrfs"
 	scratch_remount "$mnt" nodatasum

@@ -93,6 +93,12 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
  * file, else btrfs sectorsize, else the device's logical block size, else
  * st_blksize) and checks of size/offset/chunk against it; datasum. */
 void dg_opts_file(struct dg_opts *o, int fd);
+/* Is key (e.g. "qd", "buffer") on rp's describe block `Params:` line? (A
+ * reproducer takes the option --KEY, and its record and rerun line carry
+ * it, only then.) */
+bool dg_takes_param(const struct dg_repro *rp, const char *key);
+/* "memfd", "anon" or "file:" (followed by buf_path where printed). */
+const char *dg_buf_kind_name(enum dg_buf_kind k);
 
 /* ---- fault patterns and residency (fault.c, buffer.c) --------------------
  * PATTERN: first | none | all | stride:N | random:SEED:PCT | pages:LIST
@@ -213,6 +219,7 @@ struct dg_result {
 	const char *diag;       /* one line reason for FAIL/BROKEN/SKIP, or NULL */
 	char diag_buf[256];     /* storage diag may point to */
 	const char *extra_json; /* reproducer-specific members ("\"k\":v,..."), or NULL */
+	uint64_t chunk_used;    /* bytes per write call really used (JSON "chunk"); 0 = --chunk, else size */
 	/* The first bad sector of this iteration (JSON "first_bad" on a FAIL). */
 	struct dg_first_bad {
 		bool set;
@@ -247,6 +254,16 @@ int dg_write_failed(int err, uint64_t off, struct dg_result *r);
  * r->size_expected (0: offset + size), set verdict, diag, verify_us. */
 int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		   uint64_t run_id, unsigned iteration, struct dg_result *r);
+/* The DIOGAP_TEST_CORRUPT test hook (dg_iter_verify calls it between the
+ * writes and the read-back; a reproducer that verifies by itself calls it
+ * there too). fd: the target, O_RDWR (O_DIRECT fine). punch: holes over
+ * r->predicted, or over the first alignment unit at --offset when nothing
+ * is predicted; stale: iteration-1 data written back over r->predicted
+ * (says so when there is nothing to damage); grow: the file one alignment
+ * unit longer. Prints "# test hook: ..."; no-op when the variable is unset.
+ * The value is checked by dg_opts_parse (punch|stale|grow, else exit 2). */
+void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
+		     unsigned iteration, struct dg_result *r);
 
 /* ---- the reproducer's skeleton (main.c) ----------------------------------- */
 struct dg_repro {
@@ -264,5 +281,11 @@ struct dg_repro {
  * exit code. Per-reproducer options are accepted when their key is on the
  * describe block's `Params:` line. */
 int dg_main(const struct dg_repro *rp, int argc, char **argv);
+/* Called by run() when a child is stuck in the kernel holding o->file (its
+ * inode lock): once run() returns, dg_main prints "# file kept: PATH
+ * (why)", reports the remaining iterations as "SKIP not run: why" (KTAP
+ * and JSON), prints the totals and returns the exit code without
+ * unlinking, opening or stat'ing o->file again (also at exit). */
+void dg_abandon_file(const char *why);
 
 #endif

@@ -70,14 +70,19 @@ static void describe_gaps(const struct dg_result *r, size_t bad, char *out,
  * =grow makes the file one alignment unit too long. The KTAP output and the JSON record say so, and the rerun line
  * carries the variable. Never set by the harness.
  */
-static void test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
-			 unsigned iteration, struct dg_result *r)
+void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
+		     unsigned iteration, struct dg_result *r)
 {
 	const char *how = getenv("DIOGAP_TEST_CORRUPT");
 	size_t i;
 
 	if (!how || !*how)
 		return;
+	if (!strcmp(how, "stale") && (iteration < 2 || !r->predicted.n)) {
+		printf("# test hook: DIOGAP_TEST_CORRUPT=stale had nothing to damage (%s)\n",
+		       iteration < 2 ? "no previous iteration" : "no predicted ranges");
+		return;
+	}
 	if (!strcmp(how, "punch")) {
 		for (i = 0; i < r->predicted.n; i++)
 			CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -87,7 +92,7 @@ static void test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 			CHECK_SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					    (off_t)o->offset, (off_t)o->dio_align));
 	} else if (!strcmp(how, "stale")) {
-		for (i = 0; i < r->predicted.n && iteration > 1; i++) {
+		for (i = 0; i < r->predicted.n; i++) {
 			size_t n = (size_t)(r->predicted.r[i].end - r->predicted.r[i].start);
 			char *old = dg_xaligned(4096, n);
 
@@ -123,7 +128,7 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		   &r->predicted);
 	if (!r->size_expected)
 		r->size_expected = o->offset + o->size;
-	test_corrupt(o, fd, run_id, iteration, r);
+	dg_test_corrupt(o, fd, run_id, iteration, r);
 	t0 = dg_now_us();
 	n = dg_read_back(fd, got, len, o->offset);
 	if (n < 0) {

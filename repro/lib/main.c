@@ -17,11 +17,18 @@
 #include "diogap.h"
 
 static char *cleanup_path; /* the target file, removed at exit unless kept */
+static char abandoned[200]; /* why the file is not to be touched, or "" */
 
 static void remove_target(void)
 {
-	if (cleanup_path)
+	if (cleanup_path && !abandoned[0])
 		unlink(cleanup_path);
+}
+
+void dg_abandon_file(const char *why)
+{
+	snprintf(abandoned, sizeof(abandoned), "%s", why && *why ? why : "abandoned");
+	cleanup_path = NULL;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -62,7 +69,7 @@ static void test_name(const struct dg_opts *o, unsigned it, char *out, size_t n)
 	append(out, n, o->rp->name);
 	if (o->engine)
 		append(out, n, o->engine);
-	if (strstr(o->argv_line, " --qd ")) {
+	if (dg_takes_param(o->rp, "qd")) {
 		snprintf(t, sizeof(t), "qd%u", o->qd);
 		append(out, n, t);
 	}
@@ -83,7 +90,8 @@ static void test_name(const struct dg_opts *o, unsigned it, char *out, size_t n)
 		append(out, n, t);
 	}
 	append(out, n, o->fault);
-	append(out, n, o->buf == DG_BUF_MEMFD ? "memfd" : o->buf == DG_BUF_ANON ? "anon" : "file");
+	if (dg_takes_param(o->rp, "buffer"))
+		append(out, n, o->buf == DG_BUF_FILE ? "file" : dg_buf_kind_name(o->buf));
 	if (o->nocow)
 		append(out, n, "nocow");
 	snprintf(t, sizeof(t), "i%u", it);
@@ -105,6 +113,25 @@ static void set_nocow(const struct dg_opts *o, int fd)
 	flags |= FS_NOCOW_FL;
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
 		dg_usage_error("--nocow: FS_IOC_SETFLAGS: %s", strerror(errno));
+}
+
+/* After dg_abandon_file(): iterations it..N are not run, one SKIP result
+ * each (the KTAP plan said 1..N), with their JSON records. */
+static void skip_rest(const struct dg_opts *o, unsigned it)
+{
+	struct dg_result r;
+	char name[256];
+
+	for (; it <= o->iterations; it++) {
+		memset(&r, 0, sizeof(r));
+		test_name(o, it, name, sizeof(name));
+		r.name = name;
+		r.iteration = it;
+		r.verdict = DG_SKIP;
+		snprintf(r.diag_buf, sizeof(r.diag_buf), "not run: %s", abandoned);
+		r.diag = r.diag_buf;
+		dg_ktap_result(o, NULL, &r);
+	}
 }
 
 /* The whole run is SKIP: one KTAP test, one JSON record, exit 4. */
@@ -180,9 +207,17 @@ int dg_main(const struct dg_repro *rp, int argc, char **argv)
 		dg_buf_release(&b);
 		dg_ranges_free(&r.gaps);
 		dg_ranges_free(&r.predicted);
+		if (abandoned[0]) {
+			/* a task stuck in the kernel holds the file: no unlink,
+			 * open or stat of it from here on (we would hang beside it) */
+			printf("# file kept: %s (%s)\n", o.file, abandoned);
+			skip_rest(&o, it + 1);
+			break;
+		}
 	}
 	rc = dg_ktap_end();
-	if (rc == DG_FAIL && o.keep) {
+	fflush(NULL);
+	if (rc == DG_FAIL && o.keep && !abandoned[0]) {
 		printf("# kept the target file: %s\n", o.file);
 		cleanup_path = NULL;
 	}

@@ -119,9 +119,9 @@ static unsigned uint_arg(const char *opt, const char *val, unsigned min,
 }
 
 /* Is key (e.g. "qd") on the describe block's "Params:" line? */
-static bool takes_param(const struct dg_repro *rp, const char *key)
+bool dg_takes_param(const struct dg_repro *rp, const char *key)
 {
-	const char *line = rp->describe ? strstr(rp->describe, "Params:") : NULL;
+	const char *line = rp && rp->describe ? strstr(rp->describe, "Params:") : NULL;
 	size_t klen = strlen(key);
 
 	if (!line)
@@ -138,6 +138,11 @@ static bool takes_param(const struct dg_repro *rp, const char *key)
 			line++;
 	}
 	return false;
+}
+
+const char *dg_buf_kind_name(enum dg_buf_kind k)
+{
+	return k == DG_BUF_MEMFD ? "memfd" : k == DG_BUF_ANON ? "anon" : "file:";
 }
 
 static bool engine_ok(const char *list, const char *e)
@@ -302,7 +307,6 @@ static void usage(const struct dg_repro *rp)
 	       "  --offset BYTES      file offset of the first byte, default 0\n"
 	       "  --chunk BYTES       bytes per write call, default = size\n"
 	       "  --fault PATTERN     first|none|all|stride:N|random:SEED:PCT|pages:LIST\n"
-	       "  --buffer KIND       memfd|anon|file:PATH (PATH new, or a directory)\n"
 	       "  --iterations N      rewrite the range N times, default 1\n"
 	       "  --seed N            run id seed (printed; use it to rerun)\n"
 	       "  --json FILE         append one JSON object per test to FILE\n"
@@ -311,15 +315,17 @@ static void usage(const struct dg_repro *rp)
 	       "  --nocow             chattr +C the target file (no data checksums)\n"
 	       "  --describe          print the reproducer's header block\n",
 	       rp->name);
-	if (takes_param(rp, "engine"))
+	if (dg_takes_param(rp, "buffer"))
+		printf("  --buffer KIND       memfd|anon|file:PATH (PATH new, or a directory)\n");
+	if (dg_takes_param(rp, "engine"))
 		printf("  --engine E          %s\n", rp->engines ? rp->engines : "");
-	if (takes_param(rp, "qd"))
+	if (dg_takes_param(rp, "qd"))
 		printf("  --qd N              writes in flight\n");
-	if (takes_param(rp, "fixed_buffers"))
+	if (dg_takes_param(rp, "fixed_buffers"))
 		printf("  --fixed-buffers     registered buffers\n");
-	if (takes_param(rp, "async"))
+	if (dg_takes_param(rp, "async"))
 		printf("  --async             IOSQE_ASYNC\n");
-	if (takes_param(rp, "hang_timeout"))
+	if (dg_takes_param(rp, "hang_timeout"))
 		printf("  --hang-timeout S    seconds before a write counts as hung\n");
 }
 
@@ -342,18 +348,19 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 	ADD("%s --size %" PRIu64 " --offset %" PRIu64, argv0, o->size, o->offset);
 	if (o->chunk)
 		ADD(" --chunk %" PRIu64, o->chunk);
-	ADD(" --fault %s --buffer %s%s", o->fault,
-	    o->buf == DG_BUF_MEMFD ? "memfd" : o->buf == DG_BUF_ANON ? "anon" : "file:",
-	    o->buf == DG_BUF_FILE ? o->buf_path : "");
+	ADD(" --fault %s", o->fault);
+	if (dg_takes_param(o->rp, "buffer"))
+		ADD(" --buffer %s%s", dg_buf_kind_name(o->buf),
+		    o->buf == DG_BUF_FILE ? o->buf_path : "");
 	if (o->engine)
 		ADD(" --engine %s", o->engine);
-	if (takes_param(o->rp, "qd"))
+	if (dg_takes_param(o->rp, "qd"))
 		ADD(" --qd %u", o->qd);
 	if (o->fixed_buffers)
 		ADD(" --fixed-buffers");
 	if (o->async)
 		ADD(" --async");
-	if (takes_param(o->rp, "hang_timeout"))
+	if (dg_takes_param(o->rp, "hang_timeout"))
 		ADD(" --hang-timeout %g", o->hang_timeout);
 	ADD(" --iterations %u --seed %" PRIu64, o->iterations, o->seed);
 	if (o->any_fs)
@@ -396,7 +403,7 @@ static const struct option longopts[] = {
 static void need_param(const struct dg_repro *rp, const char *key,
 		       const char *opt)
 {
-	if (!takes_param(rp, key))
+	if (!dg_takes_param(rp, key))
 		dg_usage_error("unknown option %s (%s does not take it)", opt,
 			       rp->name);
 }
@@ -434,7 +441,10 @@ static void parse_args(const struct dg_repro *rp, int argc, char **argv,
 		case OPT_OFFSET: o->offset = size_arg("--offset", optarg); break;
 		case OPT_CHUNK: o->chunk = size_arg("--chunk", optarg); break;
 		case OPT_FAULT: o->fault = optarg; break;
-		case OPT_BUFFER: parse_buffer(o, optarg); break;
+		case OPT_BUFFER:
+			need_param(rp, "buffer", "--buffer");
+			parse_buffer(o, optarg);
+			break;
 		case OPT_ENGINE:
 			need_param(rp, "engine", "--engine");
 			if (!rp->engines || !engine_ok(rp->engines, optarg))
@@ -514,7 +524,7 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
 	o->hang_timeout = 30;
 	o->iterations = 1;
 	parse_args(rp, argc, argv, o);
-	if (!o->engine && rp->engines && takes_param(rp, "engine")) {
+	if (!o->engine && rp->engines && dg_takes_param(rp, "engine")) {
 		static char first[32];
 
 		snprintf(first, sizeof(first), "%.*s",
@@ -552,6 +562,13 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
 		if (fd < 0)
 			dg_usage_error("--json %s: %s", o->json_path, strerror(errno));
 		close(fd);
+	}
+	{
+		const char *how = getenv("DIOGAP_TEST_CORRUPT");
+
+		if (how && *how && strcmp(how, "punch") && strcmp(how, "stale") &&
+		    strcmp(how, "grow"))
+			dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch, stale or grow", how);
 	}
 	build_argv_line(o, argv[0]);
 	check_target(o);

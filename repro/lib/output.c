@@ -102,19 +102,6 @@ static const char *extent_name(const struct dg_range *g)
 	return g->extent == 0 ? "hole" : g->extent == 1 ? "extent" : "unknown";
 }
 
-static bool takes(const struct dg_opts *o, const char *key)
-{
-	const char *p = o->rp && o->rp->describe ? strstr(o->rp->describe, "Params:") : NULL;
-	const char *eol = p ? strchr(p, '\n') : NULL;
-	size_t k = strlen(key);
-
-	for (; p && *p && (!eol || p < eol); p++)
-		if (!strncmp(p, key, k) && (p[-1] == ' ' || p[-1] == '\t') &&
-		    (p[k] == ' ' || p[k] == '\n' || p[k] == '\t' || !p[k]))
-			return true;
-	return false;
-}
-
 static const char *kernel_release(void)
 {
 	static struct utsname u;
@@ -141,21 +128,22 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 	sb_printf(&j, ",\"verdict\":\"%s\",\"iteration\":%u,\"iterations\":%u",
 		  dg_verdict_name(r->verdict), r->iteration, o->iterations);
 	sb_printf(&j, ",\"size\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"chunk\":%" PRIu64,
-		  o->size, o->offset, o->chunk ? o->chunk : o->size);
+		  o->size, o->offset,
+		  r->chunk_used ? r->chunk_used : o->chunk ? o->chunk : o->size);
 	sb_printf(&j, ",\"fault\":");
 	sb_str(&j, o->fault);
-	sb_printf(&j, ",\"buffer\":\"%s%s\"",
-		  o->buf == DG_BUF_MEMFD ? "memfd" : o->buf == DG_BUF_ANON ? "anon" : "file:",
-		  o->buf == DG_BUF_FILE ? o->buf_path : "");
+	if (dg_takes_param(o->rp, "buffer"))
+		sb_printf(&j, ",\"buffer\":\"%s%s\"", dg_buf_kind_name(o->buf),
+			  o->buf == DG_BUF_FILE ? o->buf_path : "");
 	sb_printf(&j, ",\"engine\":");
 	sb_str(&j, o->engine);
-	if (takes(o, "qd"))
+	if (dg_takes_param(o->rp, "qd"))
 		sb_printf(&j, ",\"qd\":%u", o->qd);
-	if (takes(o, "fixed_buffers"))
+	if (dg_takes_param(o->rp, "fixed_buffers"))
 		sb_printf(&j, ",\"fixed_buffers\":%s", o->fixed_buffers ? "true" : "false");
-	if (takes(o, "async"))
+	if (dg_takes_param(o->rp, "async"))
 		sb_printf(&j, ",\"async\":%s", o->async ? "true" : "false");
-	if (takes(o, "hang_timeout"))
+	if (dg_takes_param(o->rp, "hang_timeout"))
 		sb_printf(&j, ",\"hang_timeout\":%g", o->hang_timeout);
 	sb_printf(&j, ",\"nocow\":%s,\"any_fs\":%s,\"seed\":%" PRIu64,
 		  o->nocow ? "true" : "false", o->any_fs ? "true" : "false", o->seed);
@@ -266,9 +254,12 @@ void dg_ktap_result(const struct dg_opts *o, const struct dg_buf *b,
 		       b && b->source ? b->source : "none", r->write_us, r->verify_us,
 		       r->size_seen, r->size_expected);
 	if (r->verdict == DG_FAIL) {
+		/* lines only for what there is: a hang or a size-only FAIL has
+		 * no gaps, a reproducer without residency predicts nothing;
+		 * a comparison needs both */
 		print_ranges("gap", &r->gaps, true);
 		print_ranges("predicted", &r->predicted, false);
-		if (r->gaps.n)
+		if (r->gaps.n && r->predicted.n)
 			printf("# gaps %s the prediction\n",
 			       dg_ranges_match(&r->gaps, &r->predicted) ? "match" : "do not match");
 	}

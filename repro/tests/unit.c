@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "diogap.h"
@@ -631,8 +634,17 @@ static void hex_of(const void *p, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", ((const unsigned char *)p)[i]);
 }
 
-static void out_opts(struct dg_opts *o, char *json)
+/* Options and a result for the output tests; json: a mkstemp template,
+ * made into the --json FILE (the caller unlinks it). */
+static void out_setup(struct dg_opts *o, struct dg_result *r, char *json,
+		      const char *name)
 {
+	int fd = mkstemp(json);
+
+	CHECK(fd >= 0);
+	close(fd);
+	memset(r, 0, sizeof(*r));
+	r->name = name;
 	memset(o, 0, sizeof(*o));
 	o->size = NSEC * DG_SECTOR;
 	o->offset = BASE;
@@ -691,13 +703,8 @@ static void test_json_first_bad(void)
 	struct dg_opts o;
 	struct synth s;
 	char *line;
-	int fd = mkstemp(json);
 
-	CHECK(fd >= 0);
-	close(fd);
-	out_opts(&o, json);
-	memset(&r, 0, sizeof(r));
-	r.name = "unit.json";
+	out_setup(&o, &r, json, "unit.json");
 	synth_init(&s, NSEC * DG_SECTOR);
 	memset(s.got + 3 * DG_SECTOR, 0, DG_SECTOR);
 	dg_verify(s.got, s.want, s.len, BASE, RUN_ID, 2, &r.gaps);
@@ -730,6 +737,180 @@ static void test_json_first_bad(void)
 	free(line);
 	unlink(json);
 	synth_free(&s);
+}
+
+/* KTAP: gap, predicted and "gaps (do not) match" lines only for what there
+ * is; a hang-like FAIL (nothing lost, nothing predicted) prints none. */
+static void test_ktap_fail_lines(void)
+{
+	char json[] = "/tmp/diogap-unit-json.XXXXXX";
+	struct dg_result r;
+	struct dg_opts o;
+	char *out;
+
+	out_setup(&o, &r, json, "unit.ktap");
+	r.verdict = DG_FAIL;
+	r.diag = "hang: the O_DIRECT write did not return";
+	out = ktap_capture(&o, NULL, &r);
+	EXPECT(!strstr(out, "# gap") && !strstr(out, "predict"));
+	EXPECT(strstr(out, "# FAIL: hang: ") != NULL);
+	free(out);
+	/* gaps, nothing predicted: the gap lines, no comparison */
+	dg_ranges_add(&r.gaps, 0, 4096, DG_ZERO);
+	r.gaps.r[0].extent = 0;
+	out = ktap_capture(&o, NULL, &r);
+	EXPECT(strstr(out, "# gap [0, 4096) zero hole\n") != NULL);
+	EXPECT(!strstr(out, "predict"));
+	free(out);
+	/* both: the comparison */
+	dg_ranges_add(&r.predicted, 0, 4096, DG_OK);
+	out = ktap_capture(&o, NULL, &r);
+	EXPECT(strstr(out, "# predicted [0, 4096)\n# gaps match the prediction\n") != NULL);
+	free(out);
+	dg_ranges_add(&r.predicted, 8192, 12288, DG_OK);
+	out = ktap_capture(&o, NULL, &r);
+	EXPECT(strstr(out, "# gaps do not match the prediction\n") != NULL);
+	free(out);
+	/* predicted only (a size-only FAIL): the predicted lines */
+	dg_ranges_free(&r.gaps);
+	out = ktap_capture(&o, NULL, &r);
+	EXPECT(strstr(out, "# predicted [8192, 12288)\n") && !strstr(out, "match"));
+	free(out);
+	dg_ranges_free(&r.predicted);
+	unlink(json);
+}
+
+/* Params decide what a record and the rerun line carry: no "buffer" for a
+ * reproducer without the key; "chunk" is the chunk really used. */
+static void test_json_params(void)
+{
+	static const struct dg_repro nobuf = { .name = "unit-nobuf",
+		.describe = "unit\nParams: size fault chunk offset\n" };
+	static const struct dg_repro withbuf = { .name = "unit-buf",
+		.describe = "unit\nParams: size fault buffer qd\nMay-hang: no\n" };
+	char json[] = "/tmp/diogap-unit-json.XXXXXX";
+	struct dg_result r;
+	struct dg_opts o;
+	char *line;
+
+	out_setup(&o, &r, json, "unit.params");
+	EXPECT(dg_takes_param(&withbuf, "buffer") && dg_takes_param(&withbuf, "qd"));
+	EXPECT(!dg_takes_param(&nobuf, "buffer") && !dg_takes_param(&nobuf, "qd"));
+	EXPECT(!dg_takes_param(&withbuf, "buf") && !dg_takes_param(&withbuf, "no"));
+	EXPECT(!dg_takes_param(NULL, "size"));
+	r.verdict = DG_PASS;
+	o.rp = &nobuf;
+	free(ktap_capture(&o, NULL, &r));
+	line = last_line(json);
+	EXPECT(!strstr(line, "\"buffer\"") && !strstr(line, "\"qd\""));
+	EXPECT(strstr(line, "\"chunk\":32768,") != NULL); /* no --chunk: size */
+	free(line);
+	o.rp = &withbuf;
+	o.qd = 4;
+	r.chunk_used = 8192;
+	free(ktap_capture(&o, NULL, &r));
+	line = last_line(json);
+	EXPECT(strstr(line, "\"buffer\":\"memfd\"") && strstr(line, "\"qd\":4"));
+	EXPECT(strstr(line, "\"chunk\":8192,") != NULL);
+	free(line);
+	unlink(json);
+}
+
+/* ---- dg_main: a run() that abandons the file ------------------------------ */
+static char ab_file[4096]; /* the target file dg_main made (parent side) */
+
+static int ab_run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
+		  struct dg_result *r, struct dg_buf *b)
+{
+	(void)run_id;
+	(void)b;
+	printf("# unit run() iteration %u on %s\n", iteration, o->file);
+	if (getenv("DG_UNIT_ABANDON"))
+		dg_abandon_file("a test says so");
+	r->diag = "unit";
+	return r->verdict = DG_FAIL;
+}
+
+/* dg_main in a child, stdout to out; returns the exit status. */
+static int ab_main(const char *dir, const char *out, bool abandon)
+{
+	static const struct dg_repro rp = { .name = "unit-abandon",
+		.describe = "unit\nParams: size fault offset\n", .run = ab_run };
+	char *argv[] = { "unit-abandon", "--any-fs", "--size", "4K", "--iterations", "3",
+			 "--seed", "7", (char *)dir, NULL };
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = CHECK_SYS(fork());
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(99);
+		if (abandon)
+			setenv("DG_UNIT_ABANDON", "1", 1);
+		optind = 0;
+		exit(dg_main(&rp, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv));
+	}
+	CHECK_SYS(waitpid(pid, &status, 0));
+	snprintf(ab_file, sizeof(ab_file), "%s/diogap-unit-abandon-%d.dat", dir, (int)pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *text = dg_xmalloc(1 << 16);
+	size_t n;
+
+	CHECK(f);
+	n = fread(text, 1, (1 << 16) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* After dg_abandon_file: run() is not called again, iterations 2..3 are
+ * SKIP "not run", the totals add up, exit 1, and the file is still there
+ * (no unlink at exit); without it every iteration runs and the file goes. */
+static void test_abandon_file(void)
+{
+	char dir[] = "/var/tmp/diogap-unit.XXXXXX", out[4200], kept[4400], *text;
+	int rc;
+
+	CHECK(mkdtemp(dir));
+	snprintf(out, sizeof(out), "%s.out", dir);
+	rc = ab_main(dir, out, true);
+	text = slurp(out);
+	EXPECT_EQ(rc, DG_FAIL);
+	if (strstr(text, "# SKIP O_DIRECT is not supported")) {
+		printf("# %s has no O_DIRECT: dg_main SKIPs, nothing to check\n", dir);
+		free(text);
+		unlink(out);
+		rmdir(dir);
+		return;
+	}
+	EXPECT(strstr(text, "# unit run() iteration 1 on ") && !strstr(text, "iteration 2 on"));
+	EXPECT(strstr(text, "\nnot ok 1 unit-abandon.4K.first.i1\n") != NULL);
+	snprintf(kept, sizeof(kept), "# file kept: %s (a test says so)\n", ab_file);
+	EXPECT(strstr(text, kept) != NULL);
+	EXPECT(strstr(text, "\nok 2 unit-abandon.4K.first.i2 # SKIP not run: a test says so\n"));
+	EXPECT(strstr(text, "\nok 3 unit-abandon.4K.first.i3 # SKIP not run: a test says so\n"));
+	EXPECT(strstr(text, "# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:2 error:0\n"));
+	EXPECT(ab_file[0] && access(ab_file, F_OK) == 0);
+	free(text);
+	unlink(ab_file);
+	/* control: no abandon, three runs, the file removed */
+	rc = ab_main(dir, out, false);
+	text = slurp(out);
+	EXPECT_EQ(rc, DG_FAIL);
+	EXPECT(strstr(text, "iteration 3 on ") && !strstr(text, "file kept"));
+	EXPECT(strstr(text, "# Totals: pass:0 fail:3 xfail:0 xpass:0 skip:0 error:0\n"));
+	EXPECT(access(ab_file, F_OK) != 0);
+	free(text);
+	unlink(out);
+	EXPECT(rmdir(dir) == 0);
 }
 
 /* ---- buffers: residency truth ---------------------------------------------- */
@@ -840,6 +1021,9 @@ int main(void)
 	RUN(test_fiemap_hole_vs_extent);
 	RUN(test_first_bad_note);
 	RUN(test_json_first_bad);
+	RUN(test_ktap_fail_lines);
+	RUN(test_json_params);
+	RUN(test_abandon_file);
 	RUN(test_buffer_memfd);
 	RUN(test_buffer_anon_zeros);
 	RUN(test_buffer_file);
