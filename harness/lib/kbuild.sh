@@ -78,7 +78,7 @@ kb_from_git() {
 	dirty=$(git -C "$top" status --porcelain --untracked-files=no)
 	if [[ -n $dirty ]]; then
 		KB_DIFF=$(mktemp "${TMPDIR:-/tmp}/dg-worktree.XXXXXX.patch")
-		on_exit "rm -f '$KB_DIFF'"
+		on_exit rm -f -- "$KB_DIFF"
 		git -C "$top" -c core.quotePath=false diff --no-ext-diff --no-color --no-renames \
 			--src-prefix=a/ --dst-prefix=b/ HEAD >"$KB_DIFF"
 		! grep -q '^Binary files ' "$KB_DIFF" ||

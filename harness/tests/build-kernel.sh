@@ -20,7 +20,7 @@ T='' NONCE=''
 setup() {
 	need_root
 	T=$(mktemp -d /tmp/diogap-t-bk.XXXXXX)
-	on_exit "rm -rf '$T'"
+	on_exit rm -rf -- "$T"
 	NONCE=$(date +%s%N)
 }
 
