@@ -65,7 +65,7 @@ kb_from_package() {
 # A git work tree (at its top level): identity is the HEAD commit; tracked
 # changes not committed become an extra patch (KB_DIFF) in the key.
 kb_from_git() {
-	local top=$1 head common dirty
+	local top=$1 head common status dirty
 	# Read-only on the user's repository: no opportunistic index refresh.
 	export GIT_OPTIONAL_LOCKS=0
 	KB_KIND=git
@@ -75,7 +75,8 @@ kb_from_git() {
 	KB_ID="git $head"
 	KB_SLOT=git-$(printf %s "$common" | kb_sha | cut -c1-12)
 	KB_DESC="git $top $(git -C "$top" log -1 --format='%h ("%s")' HEAD)"
-	dirty=$(git -C "$top" status --porcelain --untracked-files=no)
+	status=$(git -C "$top" status --porcelain)
+	dirty=$(grep -v '^??' <<<"$status") || true
 	if [[ -n $dirty ]]; then
 		KB_DIFF=$(mktemp "${TMPDIR:-/tmp}/dg-worktree.XXXXXX.patch")
 		on_exit rm -f -- "$KB_DIFF"
@@ -85,7 +86,7 @@ kb_from_git() {
 			die "$top: uncommitted changes to binary files; commit them or pass them as --patch"
 		log "$top has uncommitted changes: building HEAD plus them ($(wc -l <<<"$dirty") files)"
 	fi
-	if git -C "$top" status --porcelain | grep -q '^??'; then
+	if grep -q '^??' <<<"$status"; then
 		warn "$top: untracked files are not part of the build"
 	fi
 }
