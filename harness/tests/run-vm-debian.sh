@@ -19,7 +19,7 @@ T=''
 setup() {
 	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
 	on_exit rm -rf "$T"
-	on_exit "rm -rf '$DIOGAP_SCRATCH'"
+	on_exit rm -rf "$DIOGAP_SCRATCH"
 	on_exit kill_our_vms
 }
 

@@ -23,7 +23,7 @@ T=''
 setup() {
 	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
 	on_exit rm -rf "$T"
-	on_exit "rm -rf '$DIOGAP_SCRATCH'"
+	on_exit rm -rf "$DIOGAP_SCRATCH"
 	on_exit kill_our_vms
 	make -s -C "$DIOGAP_ROOT"
 	vmk_resolve "$PKG" # fetches and unpacks the package once
