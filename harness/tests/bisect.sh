@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Tests of harness/bisect, harness/bisect-step and harness/validate-fix on
+# real kernels: a git tree of linux-source-6.1 (made once, cached in
+# $DIOGAP_CACHE/bisect) with series of 8 commits on top (see
+# harness/lib/bisect-series.sh): the partial-dio-hole patch planted at a
+# known commit, a commit that does not build, a revert. Every step is an
+# incremental build and a TCG boot running dio-partial-write (1 MiB, fault
+# first). Ends with "N passed, N failed".
+set -euo pipefail
+
+# shellcheck source=harness/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=harness/tests/lib.sh
+. "$DIOGAP_ROOT/harness/tests/lib.sh"
+# shellcheck source=harness/lib/bisect-series.sh
+. "$DIOGAP_ROOT/harness/lib/bisect-series.sh"
+
+BISECT=$DIOGAP_ROOT/harness/bisect
+STEP=$DIOGAP_ROOT/harness/bisect-step
+VALIDATE=$DIOGAP_ROOT/harness/validate-fix
+CASE=(--repro dio-partial-write --args "--size 1M --fault first")
+T=
+
+setup() {
+	need_root
+	ensure_pkgs jq git
+	T=$(mktemp -d /var/tmp/diogap-t-bisect.XXXXXX)
+	on_exit rm -rf "$T"
+	on_exit bs_reset
+	bs_base
+}
+
+# times OUT: print the steps, their times and the total of one bisect.
+times() {
+	jq -r '"#   step \(.step) \(.role) \(.commit[0:12]) \(.verdict) \(.fails)/\(.runs) FAIL: build \(.build_s) s, VM \(.vm_s) s, total \(.total_s) s \(if .verdict == "skip" then "(" + .reason[0:60] + ")" else "" end)"' \
+		"$1/steps.jsonl"
+	# shellcheck disable=SC2016 # jq code, not shell
+	jq -rs --arg wall "$2" '"# \(length) steps (\(map(select(.role == "step")) | length) bisect steps + \(map(select(.role != "step")) | length) end checks), \((map(.total_s) | add) / length | floor) s per step, \(map(.total_s) | add) s in steps, \($wall) s wall"' \
+		"$1/steps.jsonl"
+}
+
+# truth_ok OUT FIRST LAST: every step's verdict agrees with where the bug is
+# (commits FIRST..LAST of the series have it); the broken commit is a skip.
+truth_ok() {
+	local out=$1 first=$2 last=$3 sha verdict i want bad=0
+	while IFS=$'\t' read -r sha verdict; do
+		for i in "${!BS_SHAS[@]}"; do
+			[[ ${BS_SHAS[i]} == "$sha" ]] || continue
+			if [[ ${BS_ROLES[i]} == broken ]]; then want=skip
+			elif ((i >= first && i <= last)); then want=bad
+			else want=good; fi
+			if [[ $verdict != "$want" ]]; then
+				echo "# commit $i (${BS_ROLES[i]}): $verdict, wanted $want" && bad=1
+			fi
+		done
+	done < <(jq -r '[.commit, .verdict] | @tsv' "$out/steps.jsonl")
+	return "$bad"
+}
+
+# tree_restored BRANCH: HEAD back on BRANCH, clean, no bisect left.
+tree_restored() {
+	[[ $(git -C "$BS_TREE" symbolic-ref -q --short HEAD) == "$1" ]] &&
+		[[ -z $(git -C "$BS_TREE" status --porcelain --untracked-files=no) ]] &&
+		[[ ! -e $BS_TREE/.git/BISECT_START ]]
+}
+
+test_bisect_bug() {
+	local out=$T/bug rc=0 t0=$SECONDS plant broken
+	bs_series bisect-test-bug bug
+	plant=${BS_SHAS[BS_PLANT]} broken=${BS_SHAS[BS_BROKEN]}
+	echo "# series: base ${BS_SHAS[0]:0:12}, plant #$BS_PLANT ${plant:0:12}, broken #$BS_BROKEN ${broken:0:12}"
+	"$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[0]}" --bad "${BS_SHAS[8]}" --out "$out" \
+		"${CASE[@]}" >"$T/bug.out" 2>"$T/bug.err" || rc=$?
+	check_eq "bisect: exit 0" 0 "$rc"
+	check "bisect names the planted commit" grep -q "^first bad commit: $plant " "$T/bug.out"
+	check "bisect.md names it" grep -q "^\*\*$plant\*\*" "$out/bisect.md"
+	check "bisect.md has every step and the raw git bisect log" \
+		grep -q "^## git bisect log" "$out/bisect.md"
+	check "the raw log says the same" grep -q "^# first bad commit: \[$plant\]" "$out/bisect-log.txt"
+	# shellcheck disable=SC2016 # jq code, not shell
+	check "the commit that does not build was tested and skipped (125)" \
+		jq -se --arg c "$broken" 'any(.commit == $c and .verdict == "skip" and .exit == 125
+			and (.reason | test("build failed")))' "$out/steps.jsonl"
+	check "every verdict matches where the bug is" truth_ok "$out" "$BS_PLANT" 8
+	check "the bad steps saw zeros from offset 0 (the hole)" \
+		jq -se 'map(select(.verdict == "bad")) | length > 0 and all(.gaps | test("^\\[0,[0-9]+\\) zero"))' \
+		"$out/steps.jsonl"
+	check "tree back on its branch, clean, no bisect left" tree_restored bisect-test-bug
+	times "$out" "$((SECONDS - t0))"
+}
+
+test_bisect_fixed() {
+	local out=$T/fixed rc=0 t0=$SECONDS revert
+	bs_series bisect-test-fixed fixed
+	revert=${BS_SHAS[BS_REVERT]}
+	"$BISECT" --tree "$BS_TREE" --fixed --bad "${BS_SHAS[BS_PLANT]}" --good "${BS_SHAS[8]}" \
+		--out "$out" "${CASE[@]}" >"$T/fixed.out" 2>"$T/fixed.err" || rc=$?
+	check_eq "bisect --fixed: exit 0" 0 "$rc"
+	check "bisect --fixed names the revert" grep -q "^first fixed commit: $revert " "$T/fixed.out"
+	check "raw log: first fixed commit" grep -q "^# first fixed commit: \[$revert\]" "$out/bisect-log.txt"
+	check "--fixed: every verdict matches where the bug is" truth_ok "$out" "$BS_PLANT" "$((BS_REVERT - 1))"
+	check "tree back on its branch after --fixed" tree_restored bisect-test-fixed
+	times "$out" "$((SECONDS - t0))"
+}
+
+test_refusals() {
+	local rc=0
+	bs_series bisect-test-bug bug
+	echo "dirty" >>"$BS_TREE/MAINTAINERS"
+	"$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[0]}" --bad "${BS_SHAS[8]}" --out "$T/dirty" \
+		"${CASE[@]}" >"$T/dirty.out" 2>&1 || rc=$?
+	check_eq "a dirty tree is refused (exit 2)" 2 "$rc"
+	check "... saying why" grep -q "uncommitted changes" "$T/dirty.out"
+	check "... and the change is still there" grep -q '^dirty$' "$BS_TREE/MAINTAINERS"
+	git -C "$BS_TREE" checkout -q -- MAINTAINERS
+	rc=0
+	"$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[8]}" --bad "${BS_SHAS[0]}" --out "$T/swap" \
+		"${CASE[@]}" >"$T/swap.out" 2>&1 || rc=$?
+	check_eq "good after bad is refused (exit 2)" 2 "$rc"
+	check "... suggesting --fixed" grep -q -- "--fixed" "$T/swap.out"
+	rc=0
+	git -C "$BS_TREE" bisect start "${BS_SHAS[8]}" "${BS_SHAS[0]}" >/dev/null 2>&1
+	"$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[0]}" --bad "${BS_SHAS[8]}" --out "$T/busy" \
+		"${CASE[@]}" >"$T/busy.out" 2>&1 || rc=$?
+	check_eq "a bisect already in progress is refused (exit 2)" 2 "$rc"
+	check "... and left alone" test -e "$BS_TREE/.git/BISECT_START"
+	git -C "$BS_TREE" bisect reset >/dev/null 2>&1
+	rc=0
+	(cd "$BS_TREE" && "$STEP" --repro dio-partial-write --args "--qd 4") >/dev/null 2>&1 || rc=$?
+	check_eq "bisect-step: a wrong option aborts git bisect (255), never 1 or 2" 255 "$rc"
+}
+
+# One step straight from bisect-step: exit codes, and a broken VM.
+test_step_codes() {
+	local rc=0
+	export DIOGAP_BISECT_STEPS=$T/steps-direct.jsonl
+	bs_git checkout -q "${BS_SHAS[BS_PLANT]}"
+	"$STEP" --tree "$BS_TREE" --fixed --rate 1 --out "$T/step-fixed" "${CASE[@]}" >/dev/null 2>&1 || rc=$?
+	check_eq "bisect-step --fixed on the planted commit: 0 (still broken)" 0 "$rc"
+	rc=0
+	VM_QEMU=/bin/false "$STEP" --tree "$BS_TREE" --rate 1 --out "$T/step-noqemu" "${CASE[@]}" \
+		>/dev/null 2>&1 || rc=$?
+	check_eq "bisect-step: a VM that never boots is a skip (125)" 125 "$rc"
+	check "... recorded as BROKEN in the steps file" \
+		jq -se 'last | .verdict == "skip" and (.reason | test("BROKEN"))' "$DIOGAP_BISECT_STEPS"
+	unset DIOGAP_BISECT_STEPS
+	bs_git checkout -q "$BS_BRANCH"
+}
+
+no_step_left() {
+	! pgrep -f "bisect-step --tree $BS_TREE" >/dev/null
+}
+
+# Ctrl-C in the middle of a bisect: the tree goes back, nothing is left.
+test_interrupt() {
+	local pid rc=0 i
+	bs_series bisect-test-bug bug
+	# Job control: the bisect gets its own process group, as a command
+	# started from a terminal has, and does not ignore SIGINT.
+	set -m
+	"$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[0]}" --bad "${BS_SHAS[8]}" --out "$T/int" \
+		--no-endpoint-check --rate 0.5 "${CASE[@]}" >"$T/int.out" 2>&1 &
+	pid=$!
+	set +m
+	for ((i = 0; i < 600; i++)); do
+		grep -q "building" "$T/int/bisect-run.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	# What Ctrl-C does: SIGINT to the foreground process group.
+	kill -INT -- "-$pid"
+	wait "$pid" || rc=$?
+	check_eq "Ctrl-C: bisect exits 130" 130 "$rc"
+	check "Ctrl-C: tree back on its branch, clean, no bisect left" tree_restored bisect-test-bug
+	sleep 1
+	check "Ctrl-C: no bisect-step left running" no_step_left
+}
+
+kernel() {
+	"$DIOGAP_ROOT/harness/build-kernel" --source linux-source-6.1 \
+		--config "$DIOGAP_ROOT/configs/kernel/minimal-btrfs.config" "$@" 2>>"$T/kernels.log"
+}
+
+test_validate_fix() {
+	local stock hole deadlock rc=0 out=$T/vf a_real a_runs
+	if ! stock=$(kernel) ||
+		! hole=$(kernel --patch "$DIOGAP_ROOT/configs/patches/6.1/partial-dio-hole.patch") ||
+		! deadlock=$(kernel --patch "$DIOGAP_ROOT/configs/patches/6.1/dio-fault-deadlock.patch"); then
+		not_ok "validate-fix: kernels built" "see $T/kernels.log"
+		return 0
+	fi
+	"$VALIDATE" --kernel "$hole" --kernel "$stock" --runs 20 --out "$out" "${CASE[@]}" \
+		>"$T/vf.out" 2>"$T/vf.err" || rc=$?
+	check_eq "validate-fix hole -> stock: exit 0" 0 "$rc"
+	grep '^B ' "$T/vf.out" | sed 's/^/# /'
+	check "... says B fixes it: 0 FAIL on B, some on A" \
+		grep -Eq '^B fixes it: 0/([0-9]+) FAIL on B vs [1-9][0-9]*/\1 on A' "$T/vf.out"
+	a_real=$(cat "$out"/A/boot-*/results.jsonl | jq -s '[.[].runs[] | select(.verdict == "FAIL")] | length')
+	a_runs=$(cat "$out"/A/boot-*/results.jsonl | jq -s '[.[].runs[]] | length')
+	check "... with A's real counts ($a_real/$a_runs)" grep -q "vs $a_real/$a_runs on A" "$T/vf.out"
+	check "... and the deadlock check passed on B" grep -q "passes on B (no deadlock)" "$T/vf.out"
+	rc=0
+	"$VALIDATE" --kernel "$hole" --kernel "$deadlock" --runs 5 --out "$out-dl" "${CASE[@]}" \
+		>"$T/vf-dl.out" 2>"$T/vf-dl.err" || rc=$?
+	check_eq "validate-fix hole -> deadlock kernel: exit 1" 1 "$rc"
+	grep '^B ' "$T/vf-dl.out" | sed 's/^/# /'
+	check "... rejected: B brings back the deadlock" grep -q '^B brings back the deadlock' "$T/vf-dl.out"
+	rc=0
+	"$VALIDATE" --kernel "$stock" --kernel "$stock" --runs 5 --no-deadlock-check --out "$out-none" \
+		"${CASE[@]}" >"$T/vf-none.out" 2>&1 || rc=$?
+	check_eq "validate-fix stock -> stock: inconclusive (exit 2)" 2 "$rc"
+	check "... A does not show the bug" grep -q 'A does not show the bug' "$T/vf-none.out"
+}
+
+main() {
+	setup
+	test_refusals
+	test_bisect_bug
+	test_bisect_fixed
+	test_step_codes
+	test_interrupt
+	test_validate_fix
+	t_done
+}
+
+main "$@"
