@@ -23,10 +23,11 @@
 
 DG=/diogap
 DG_STREAM=/run/diogap/stream
+DG_NEW=/run/diogap/new
+DG_ALL=/run/diogap/all
 DG_MNT=/mnt/scratch
 DG_DISK=
 DG_WHY=
-DG_LINES=0
 DG_N=0
 DG_BROKEN=0
 
@@ -43,6 +44,7 @@ mount_pseudo() {
 	fi
 	[ -c /dev/console ] && exec >/dev/console 2>&1 </dev/null
 	: >"$DG_STREAM"
+	: >"$DG_ALL"
 }
 
 load_modules() {
@@ -76,19 +78,20 @@ ktap_line() {
 }
 
 # dg_flush: the runner calls it after each case. Print the stream records
-# that are new since the last call, then the result line of each case that
-# ended among them.
+# written since the last call, then the result line of each case that ended
+# among them. The records move to DG_ALL first (the runner reopens the
+# stream for each record), so each call reads only what is new.
 dg_flush() {
-	awk -v from="$DG_LINES" 'NR > from {
-		printf "#dg %d %s\n", length($0), $0; fflush() }' "$DG_STREAM"
-	awk -v from="$DG_LINES" 'NR > from && $1 == "E" {
-		why = $5; for (i = 6; i <= NF; i++) why = why " " $i
-		print $2 "\t" $3 "\t" why }' "$DG_STREAM" >/run/diogap/ended
+	[ -s "$DG_STREAM" ] || return 0
+	mv "$DG_STREAM" "$DG_NEW"
+	cat "$DG_NEW" >>"$DG_ALL"
+	awk '{ printf "#dg %d %s\n", length($0), $0; fflush() }' "$DG_NEW"
+	awk '$1 == "E" { why = $5; for (i = 6; i <= NF; i++) why = why " " $i
+		print $2 "\t" $3 "\t" why }' "$DG_NEW" >/run/diogap/ended
 	while IFS="$(printf '\t')" read -r _id _rc _why; do
 		DG_N=$((DG_N + 1))
 		ktap_line "$DG_N" "$_id" "$_rc" "$_why"
 	done </run/diogap/ended
-	DG_LINES=$(wc -l <"$DG_STREAM")
 }
 
 # report_broken TEXT: no case can run; the stream says so as guest/init's
@@ -125,7 +128,7 @@ run_all() {
 ktap_totals() {
 	awk -v e="$DG_BROKEN" '$1 == "E" { if ($3 == 0) p++; else if ($3 == 1) f++; else if ($3 == 4) s++; else e++ }
 		END { printf "# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:%d\n", p, f, s, e }' \
-		"$DG_STREAM"
+		"$DG_ALL"
 }
 
 # gap_cases: every gap of every failed case, once, for the second monitor.
@@ -149,7 +152,7 @@ gap_cases() {
 				printf "# gap %s fail %d bytes\n", name, f[2] - f[1]
 			}
 		}
-	}' "$DG_STREAM" | while read -r _l; do printf '%s\n' "$_l"; done
+	}' "$DG_ALL" | while read -r _l; do printf '%s\n' "$_l"; done
 	echo "# diogap-gaps end"
 }
 

@@ -2,6 +2,7 @@
 # shellcheck disable=SC2034 # LAVA_DROPPED, LAVA_JOB_ERROR: output for run-lava
 # LAVA's job log back into diogap's results layout, for harness/run-lava.
 # Sourced after common.sh and results.sh, never run.
+#   lava_begin, then lava_follow while the log grows, then lava_end.
 #
 # Input: KOUT/lava/output.yaml, the job log as lava-run prints it or as
 # `lavacli jobs logs --raw ID` fetches it from a server (one YAML mapping per
@@ -53,25 +54,42 @@ def want: {"PASS": "pass", "FAIL": "fail", "SKIP": "skip"}[.] // "unknown";
     | .reason = "LAVA recorded \($l.result) but the console stream says \($r.verdict)"
   else . end'
 
-# lava_log_json LOG OUT: the log's records as JSON Lines.
-lava_log_json() {
-	/usr/bin/python3 -c "$LAVA_LOG_PY" <"$1" >"$2" || die "cannot read the LAVA log $1"
+# lava_begin KOUT CASES: empty results for KOUT, before its log is read.
+lava_begin() {
+	local k=$1
+	LAVA_CASES=$2
+	results_init "$k" "$2"
+	: >"$k/lava/log.jsonl"
+	: >"$k/console.log"
+	: >"$k/stream.txt"
+	: >"$k/lava-results.jsonl"
+	LAVA_LINES=0 LAVA_DROPPED=0
 }
 
-# lava_split KOUT: console.log, stream.txt and lava-results.jsonl from
-# KOUT/lava/log.jsonl; prints how many #dg lines were dropped.
-lava_split() {
-	local k=$1
+# lava_follow KOUT LABEL: convert the whole lines the log gained since the
+# last call, and record the cases that ended in them (as run-vm does while
+# its guest runs).
+lava_follow() {
+	local k=$1 n new=$1/lava/.new
+	[[ -f $k/lava/output.yaml ]] || return 0
+	n=$(wc -l <"$k/lava/output.yaml")
+	((n > LAVA_LINES)) || return 0
+	sed -n "$((LAVA_LINES + 1)),${n}p" "$k/lava/output.yaml" |
+		/usr/bin/python3 -c "$LAVA_LOG_PY" >"$new" || die "cannot read the LAVA log of $k"
+	LAVA_LINES=$n
+	cat "$new" >>"$k/lava/log.jsonl"
+	jq -c 'select(.lvl == "results" and (.msg | type) == "object") | .msg' "$new" \
+		>>"$k/lava-results.jsonl"
 	# ShellLogger escaped every " as \" before LAVA logged the line.
-	jq -r 'select(.lvl == "target") | .msg | tostring | gsub("\\\\\""; "\"")' \
-		"$k/lava/log.jsonl" >"$k/console.log"
-	jq -c 'select(.lvl == "results" and (.msg | type) == "object") | .msg' "$k/lava/log.jsonl" >"$k/lava-results.jsonl"
+	jq -r 'select(.lvl == "target") | .msg | tostring | gsub("\\\\\""; "\"")' "$new" >"$new.console"
+	cat "$new.console" >>"$k/console.log"
 	jq -rR 'capture("^#dg (?<n>[0-9]+) (?<r>.*)$")
 		| if (.r | utf8bytelength) == (.n | tonumber) then .r else "#dropped" end' \
-		"$k/console.log" >"$k/.stream"
-	grep -v '^#dropped$' "$k/.stream" >"$k/stream.txt" || true
-	grep -c '^#dropped$' "$k/.stream" || true
-	rm -f "$k/.stream"
+		"$new.console" >"$new.stream"
+	grep -v '^#dropped$' "$new.stream" >>"$k/stream.txt" || true
+	LAVA_DROPPED=$((LAVA_DROPPED + $(grep -c '^#dropped$' "$new.stream" || true)))
+	rm -f "$new" "$new.console" "$new.stream"
+	results_update "$k" "$k/stream.txt" "$2"
 }
 
 # lava_job_error KOUT: why the LAVA job failed, or nothing when it passed.
@@ -81,15 +99,14 @@ lava_job_error() {
 		"$1/lava-results.jsonl" | head -n 1
 }
 
-# lava_results KOUT CASES LABEL: KOUT's results from its LAVA log.
-lava_results() {
-	local k=$1 cases=$2 label=$3 reason err n=0 line
-	lava_log_json "$k/lava/output.yaml" "$k/lava/log.jsonl"
-	LAVA_DROPPED=$(lava_split "$k")
+# lava_end KOUT LABEL: the rest of the log, the cases that never ended, and
+# each case checked against LAVA's own result.
+lava_end() {
+	local k=$1 label=$2 reason err n=0 line
+	lava_follow "$k" "$label"
 	err=$(lava_job_error "$k")
 	LAVA_JOB_ERROR=$err
 	reason="the LAVA job ended before this case${err:+ ($err)}"
-	results_init "$k" "$cases"
 	results_finish "$k" "$k/stream.txt" "$label" "$reason"
 	jq -c --slurpfile lava "$k/lava-results.jsonl" "$LAVA_ANNOTATE_JQ" "$k/results.jsonl" \
 		>"$k/.annotated"
@@ -100,7 +117,7 @@ lava_results() {
 	fi
 	# LAVA disagrees on some case: record the BROKEN verdicts anew.
 	cp "$k/dmesg.txt" "$k/.dmesg"
-	results_init "$k" "$cases"
+	results_init "$k" "$LAVA_CASES"
 	mv "$k/.dmesg" "$k/dmesg.txt"
 	while IFS= read -r line; do
 		n=$((n + 1))
