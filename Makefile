@@ -124,13 +124,15 @@ check-lava: reproducers
 	harness/tests/lava.sh
 
 # Figures, not assertions.
-BENCHES := repro vm kernel bisect lava
+BENCHES := repro vm kernel detect bisect lava
 bench: $(addprefix bench-,$(BENCHES))
-.PHONY: bench-vm bench-kernel bench-bisect bench-lava
+.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava
 bench-vm: reproducers
 	harness/bench-vm
 bench-kernel:
 	harness/bench-kernel
+bench-detect: reproducers
+	harness/bench-detect
 bench-bisect: reproducers
 	harness/bench-bisect
 bench-lava: reproducers

@@ -60,17 +60,19 @@ results_records() {
 # append one case to the results.
 results_case() {
 	local out=$1 stream=$2 n=$3 id=$4 repro=$5 mount=$6 args=$7
-	local code=$8 ms=$9 why=${10} label=${11} release=${12} line
+	local code=$8 ms=$9 why=${10} label=${11} release=${12} line tmp
+	# Records go through files: a case's runs can exceed the argument limit.
+	tmp=$(mktemp -d)
+	results_records "$stream" J "$id" | jq -cR 'fromjson? // {malformed: .}' >"$tmp/runs"
+	results_records "$stream" O "$id" >"$tmp/out"
+	results_records "$stream" K "$id" >"$tmp/kmsg"
 	line=$(jq -cn --arg case "$id" --arg repro "$repro" --arg mount "$mount" \
 		--arg args "$args" --argjson exit "$code" --argjson ms "$ms" \
 		--arg why "$why" --arg klabel "$label" --arg release "$release" \
-		--arg splat_re "$DG_SPLAT_RE" \
-		--argjson runs "$(results_records "$stream" J "$id" |
-			jq -cR 'fromjson? // {malformed: .}' | jq -cs .)" \
-		--arg out "$(results_records "$stream" O "$id")" \
-		--arg kmsg "$(results_records "$stream" K "$id")" \
-		"$DG_CASE_JQ")
-	results_records "$stream" K "$id" | sed "s|^|[$id] |" >>"$out/dmesg.txt"
+		--arg splat_re "$DG_SPLAT_RE" --slurpfile runs "$tmp/runs" \
+		--rawfile out "$tmp/out" --rawfile kmsg "$tmp/kmsg" "$DG_CASE_JQ")
+	sed "s|^|[$id] |" "$tmp/kmsg" >>"$out/dmesg.txt"
+	rm -rf "$tmp"
 	results_append "$out" "$n" "$line"
 }
 

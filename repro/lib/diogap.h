@@ -71,6 +71,7 @@ struct dg_opts {
 	bool keep;             /* --keep the target file on FAIL */
 	bool any_fs;           /* --any-fs: do not insist on btrfs */
 	bool nocow;            /* --nocow: chattr +C the new target file */
+	bool overwrite;        /* --overwrite: iterations >= 2 keep the old data */
 	const char *target;    /* positional TARGET directory */
 	/* Filled by the library after validation: */
 	const struct dg_repro *rp; /* the reproducer being run */

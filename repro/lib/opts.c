@@ -307,7 +307,10 @@ static void usage(const struct dg_repro *rp)
 	       "  --offset BYTES      file offset of the first byte, default 0\n"
 	       "  --chunk BYTES       bytes per write call, default = size\n"
 	       "  --fault PATTERN     first|none|all|stride:N|random:SEED:PCT|pages:LIST\n"
-	       "  --iterations N      rewrite the range N times, default 1\n"
+	       "  --iterations N      write the range N times, default 1; each\n"
+	       "                      iteration starts with an empty file\n"
+	       "  --overwrite         keep the previous iteration's data instead, so a\n"
+	       "                      lost overwrite shows as stale data\n"
 	       "  --seed N            run id seed (printed; use it to rerun)\n"
 	       "  --json FILE         append one JSON object per test to FILE\n"
 	       "  --keep              keep the target file after a FAIL\n"
@@ -367,6 +370,8 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 		ADD(" --any-fs");
 	if (o->nocow)
 		ADD(" --nocow");
+	if (o->overwrite)
+		ADD(" --overwrite");
 	ADD(" %s", o->target);
 #undef ADD
 }
@@ -374,7 +379,7 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 enum {
 	OPT_SIZE = 256, OPT_OFFSET, OPT_CHUNK, OPT_FAULT, OPT_BUFFER, OPT_ENGINE, OPT_QD,
 	OPT_FIXED, OPT_ASYNC, OPT_HANG, OPT_ITER, OPT_SEED, OPT_JSON, OPT_KEEP, OPT_ANYFS,
-	OPT_NOCOW, OPT_DESCRIBE, OPT_HELP,
+	OPT_NOCOW, OPT_OVERWRITE, OPT_DESCRIBE, OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -394,6 +399,7 @@ static const struct option longopts[] = {
 	{ "keep", no_argument, NULL, OPT_KEEP },
 	{ "any-fs", no_argument, NULL, OPT_ANYFS },
 	{ "nocow", no_argument, NULL, OPT_NOCOW },
+	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 	{ "describe", no_argument, NULL, OPT_DESCRIBE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -485,6 +491,7 @@ static void parse_args(const struct dg_repro *rp, int argc, char **argv,
 		case OPT_KEEP: o->keep = true; break;
 		case OPT_ANYFS: o->any_fs = true; break;
 		case OPT_NOCOW: o->nocow = true; break;
+		case OPT_OVERWRITE: o->overwrite = true; break;
 		case OPT_DESCRIBE: {
 			const char *d = rp->describe ? rp->describe : "";
 			size_t dl = strlen(d);
