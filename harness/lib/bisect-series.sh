@@ -29,9 +29,22 @@ bs_tarball_stamp() {
 	stat -c '%n %s %Y' -- "$BS_TARBALL"
 }
 
+# bs_lock: the tree is shared by every test and bench run on this machine:
+# one at a time (held until the process exits).
+bs_lock() {
+	local f=$DIOGAP_CACHE/locks/bisect-test-tree.lock
+	mkdir -p "${f%/*}"
+	exec {bs_lock_fd}>"$f"
+	if ! flock -n "$bs_lock_fd"; then
+		log "waiting for another test or bench using $BS_TREE (lock $f)"
+		flock "$bs_lock_fd"
+	fi
+}
+
 # bs_base: make the base repository when it is missing or stale.
 bs_base() {
 	local stamp tmp t0=$SECONDS
+	bs_lock
 	ensure_pkgs linux-source-6.1 git xz-utils
 	stamp=$(bs_tarball_stamp)
 	if [[ -f $BS_TREE/.git/diogap-base && $(<"$BS_TREE/.git/diogap-base") == "$stamp" ]] &&
