@@ -151,7 +151,7 @@ bc_count() {
 		     fi: [.runs[]? | select(.verdict? == "FAIL") | .iteration],
 		     hang: (([.runs[]? | select(.hang? != null)] | length > 0) or ($why | test("^hang"))),
 		     splat: ((.splats // []) | length > 0), reason: $why,
-		     gaps: ((.gaps // []) | map("[\(.[0]),\(.[1])) \(.[2])") | join(" "))}
+		     gaps: ((.gaps // []) | unique | map("[\(.[0]),\(.[1])) \(.[2])") | join(" "))}
 		    | if .v == "FAIL" and .f == 0 then .f = 1 else . end) as $c
 		| ($c | map(select(.n > 0)) | max_by(.f / .n) // {f: 0, n: 0}) as $best
 		| [($c | length), ($c | map(.f) | add // 0),

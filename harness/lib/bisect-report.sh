@@ -30,8 +30,8 @@ br_steps_table() {
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	# shellcheck disable=SC2016 # jq code, not shell
 	jq -r --argjson fixed "$2" '
-		def word: if .verdict == "good" then (if $fixed then "good (fixed)" else "good" end)
-			elif .verdict == "bad" then (if $fixed then "bad (still broken)" else "bad" end)
+		def word: if .verdict == "good" then (if $fixed == 1 then "good (fixed)" else "good" end)
+			elif .verdict == "bad" then (if $fixed == 1 then "bad (still broken)" else "bad" end)
 			else "skip" end;
 		def esc: gsub("\\|"; "\\|");
 		"| \(.step) | \(.role) | \(.commit[0:12]) | \(.subject | esc) | \(word) | \(.fails)/\(.runs) | "
@@ -75,7 +75,8 @@ br_write() {
 		((FIXED)) && echo "- mode: --fixed (looking for the commit that made the bug go away; git terms old=broken new=fixed)"
 		echo "- case: $CASE_DESC"
 		echo "- a commit is bad at its first FAIL run; good after enough PASS runs that a bug"
-		echo "  failing at least $RATE of runs ($RATE_WHY) is missed with probability <= $(bst_percent "$(bst_awk 'print 1 - a[1]' "$CONF")") (confidence $CONF)"
+		echo "  failing in at least $(bst_percent "$RATE") of runs is missed with probability <="
+		echo "  $(bst_percent "$(bst_awk 'print 1 - a[1]' "$CONF")") ($RATE_WHY)"
 		echo "- $(br_times "$steps"); wall time $((SECONDS - T0)) s"
 		if [[ -n $BR_FOUND ]]; then
 			c=$(jq -r --arg s "$BR_FOUND" 'select(.commit == $s and .verdict == "bad") | .gaps' "$steps" | head -n 1)
