@@ -141,6 +141,8 @@ bc_run_vm() {
 bc_count() {
 	local f=$1/results.jsonl
 	BC_CASES=0 BC_FAILS=0 BC_PASS_MIN=0 BC_RUNS=0 BC_BROKEN=0 BC_SKIP=0
+	# Every field below is non-empty ("-" for none): read with a tab IFS
+	# would otherwise merge empty fields.
 	BC_BEST_F=0 BC_BEST_N=0 BC_HANG=0 BC_SPLATS=0 BC_REASON='' BC_GAPS='' BC_FIRST_ONLY=0
 	[[ -s $f ]] || { BC_REASON="no results (run-vm exit ${BC_VM_RC:-?}; see $1.log)"; return 0; }
 	IFS=$'\t' read -r BC_CASES BC_FAILS BC_PASS_MIN BC_RUNS BC_BROKEN BC_SKIP BC_BEST_F \
@@ -160,7 +162,7 @@ bc_count() {
 		   $best.f, $best.n, (if any($c[]; .hang) then 1 else 0 end),
 		   ($c | map(select(.splat)) | length),
 		   (($c | map(select(.v != "PASS") | .reason) | map(select(. != "")) | .[0]) // "-"),
-		   (($c | map(select(.v == "FAIL") | .gaps) | .[0]) // "-"),
+		   (($c | map(select(.v == "FAIL") | .gaps) | .[0]) // "" | if . == "" then "-" else . end),
 		   (if any($c[]; .fi | length > 0) and all($c[]; all(.fi[]; . == 1))
 		       and any($c[]; .n > 1 and (.fi | length) < .n) then 1 else 0 end)] | @tsv' "$f")
 	[[ $BC_REASON != - ]] || BC_REASON=''
