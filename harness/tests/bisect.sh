@@ -14,6 +14,12 @@ set -euo pipefail
 . "$DIOGAP_ROOT/harness/tests/lib.sh"
 # shellcheck source=harness/lib/bisect-series.sh
 . "$DIOGAP_ROOT/harness/lib/bisect-series.sh"
+# shellcheck source=harness/lib/sweep.sh
+. "$DIOGAP_ROOT/harness/lib/sweep.sh"
+# shellcheck source=harness/lib/bisect-case.sh
+. "$DIOGAP_ROOT/harness/lib/bisect-case.sh"
+# shellcheck source=harness/lib/bisect-stats.sh
+. "$DIOGAP_ROOT/harness/lib/bisect-stats.sh"
 
 BISECT=$DIOGAP_ROOT/harness/bisect
 STEP=$DIOGAP_ROOT/harness/bisect-step
@@ -62,6 +68,28 @@ tree_restored() {
 	[[ $(git -C "$BS_TREE" symbolic-ref -q --short HEAD) == "$1" ]] &&
 		[[ -z $(git -C "$BS_TREE" status --porcelain --untracked-files=no) ]] &&
 		[[ ! -e $BS_TREE/.git/BISECT_START ]]
+}
+
+# The arithmetic against known values (Clopper-Pearson, Fisher), and the
+# count of one boot's results, without a VM.
+test_stats() {
+	check_eq "p_lo of 10/10 at 0.99 = 0.01^(1/10)" 0.630957 "$(bst_p_lower 10 10 0.99)"
+	check_eq "p_lo of 5/10 at 0.99 (Clopper-Pearson table: 0.1504)" 0.150443 "$(bst_p_lower 5 10 0.99)"
+	check_eq "p_lo of 0/10 is 0" 0 "$(bst_p_lower 0 10 0.99)"
+	check_eq "PASS runs needed at p 0.630957, 0.99" 5 "$(bst_runs_needed 0.630957 0.99)"
+	check_eq "PASS runs needed at p 0.5, 0.99" 7 "$(bst_runs_needed 0.5 0.99)"
+	check_eq "Fisher 50/50 vs 0/50 = 1/C(100,50)" 9.91e-30 "$(bst_fisher 50 50 0 50)"
+	check_eq "Fisher 3/10 vs 0/10 = C(17,10)/C(20,10)" 0.105 "$(bst_fisher 3 10 0 10)"
+	mkdir -p "$T/count"
+	printf '%s\n' '{"case":"a","verdict":"FAIL","reason":"lost","splats":[],"gaps":[[0,4096,"zero"]],"runs":[{"verdict":"FAIL","iteration":1},{"verdict":"PASS","iteration":2},{"verdict":"PASS","iteration":3}]}' \
+		>"$T/count/results.jsonl"
+	bc_count "$T/count"
+	check_eq "count: FAIL runs of a case that failed once" "1 3 1" "$BC_FAILS $BC_RUNS $BC_FIRST_ONLY"
+	printf '%s\n' '{"case":"a","verdict":"FAIL","reason":"lost","splats":[],"gaps":[],"runs":[{"verdict":"FAIL","iteration":1},{"verdict":"FAIL","iteration":2}]}' \
+		'{"case":"b","verdict":"BROKEN","reason":"timeout","splats":[],"gaps":[],"runs":[]}' >"$T/count/results.jsonl"
+	bc_count "$T/count"
+	check_eq "count: repeats that fail again are not first-only; BROKEN counted" "2 0 1" \
+		"$BC_FAILS $BC_FIRST_ONLY $BC_BROKEN"
 }
 
 test_bisect_bug() {
@@ -213,6 +241,7 @@ test_validate_fix() {
 
 main() {
 	setup
+	test_stats
 	test_refusals
 	test_bisect_bug
 	test_bisect_fixed
