@@ -33,6 +33,18 @@ no_leftovers() {
 	! grep -qF " $1" /proc/mounts && ! losetup -n -O BACK-FILE 2>/dev/null | grep -qF "$1"
 }
 
+# jqe FILE PROGRAM [ARGS]: true when PROGRAM's output on FILE is true.
+jqe() { jq -e "${@:2}" "$1" >/dev/null; }
+
+# QEMU processes booted from an initramfs under our scratch root
+# (DIOGAP_SCRATCH), and their end: tests leave no VM behind.
+our_vms() { pgrep -f -- "-initrd $DIOGAP_SCRATCH/" || true; }
+no_vm_left() { [[ -z $(our_vms) ]]; }
+kill_our_vms() {
+	local p
+	for p in $(our_vms); do kill -KILL "$p" 2>/dev/null || true; done
+}
+
 t_done() {
 	echo "$t_pass passed, $t_fail failed"
 	((t_fail == 0))

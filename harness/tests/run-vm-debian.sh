@@ -23,14 +23,7 @@ setup() {
 	on_exit kill_our_vms
 }
 
-# jqe FILE PROGRAM [ARGS]: true when PROGRAM's output on FILE is true.
-jqe() { jq -e "${@:2}" "$1" >/dev/null; }
 
-our_vms() { pgrep -f -- "-initrd $DIOGAP_SCRATCH/" || true; }
-kill_our_vms() {
-	local p
-	for p in $(our_vms); do kill -KILL "$p" 2>/dev/null || true; done
-}
 
 # per_kernel OUT RELEASE: checks on one kernel's directory.
 # shellcheck disable=SC2016 # jq programs, not shell

@@ -39,17 +39,6 @@ sweep() {
 	echo "$f"
 }
 
-# our_vms: QEMU processes that use our scratch root.
-# jqe FILE PROGRAM [ARGS]: true when PROGRAM's output on FILE is true.
-jqe() { jq -e "${@:2}" "$1" >/dev/null; }
-
-our_vms() { pgrep -f -- "-initrd $DIOGAP_SCRATCH/" || true; }
-no_vm_left() { [[ -z $(our_vms) ]]; }
-kill_our_vms() {
-	local p
-	for p in $(our_vms); do kill -KILL "$p" 2>/dev/null || true; done
-}
-
 # count OUT VERDICT: cases of that verdict in OUT/results.jsonl.
 count() { jq -s --arg v "$2" 'map(select(.verdict == $v)) | length' "$1/results.jsonl"; }
 # reasons OUT: the reasons of the BROKEN cases, one per line.
