@@ -385,44 +385,6 @@ static void child_main(const struct self_run *s)
 
 /* ---- the watchdog (parent) -------------------------------------------- */
 
-struct sbuf {
-	char s[16384];
-	size_t n;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->n >= sizeof(b->s))
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		b->n += (size_t)n < sizeof(b->s) - b->n ? (size_t)n
-							 : sizeof(b->s) - b->n - 1;
-}
-
-static void sb_json_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			sb_add(b, "\\%c", c);
-		else if (c < 0x20)
-			sb_add(b, "\\u%04x", c);
-		else
-			sb_add(b, "%c", c);
-	}
-	sb_add(b, "\"");
-}
-
 /* Read a small /proc file into buf ("" when it cannot be read). */
 static void read_proc(const char *path, char *buf, size_t n)
 {
@@ -464,7 +426,7 @@ static void task_state(const char *dir, char *out, size_t n)
 
 /* Where each task (thread) of the stuck child is: KTAP diagnostics now,
  * JSON members into js. Returns the main wchan for the one-line diag. */
-static void collect_stuck(pid_t pid, struct sbuf *js, char *first_wchan,
+static void collect_stuck(pid_t pid, struct dg_sb *js, char *first_wchan,
 			  size_t fwn)
 {
 	char dir[64], tdir[128], path[160], comm[64], state[64], wchan[128];
@@ -475,7 +437,7 @@ static void collect_stuck(pid_t pid, struct sbuf *js, char *first_wchan,
 
 	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
 	first_wchan[0] = '\0';
-	sb_add(js, "\"tasks\":[");
+	dg_sb_printf(js, "\"tasks\":[");
 	d = opendir(dir);
 	while (d && (de = readdir(d)) && ntask < MAX_TASKS) {
 		char *line, *save = NULL;
@@ -496,23 +458,23 @@ static void collect_stuck(pid_t pid, struct sbuf *js, char *first_wchan,
 
 		printf("# hang: task %s (%s) state %s wchan %s\n", de->d_name, comm,
 		       state[0] ? state : "?", wchan[0] ? wchan : "?");
-		sb_add(js, "%s{\"tid\":%s,\"comm\":", ntask ? "," : "", de->d_name);
-		sb_json_str(js, comm);
-		sb_add(js, ",\"state\":");
-		sb_json_str(js, state);
-		sb_add(js, ",\"wchan\":");
-		sb_json_str(js, wchan);
-		sb_add(js, ",\"stack\":[");
+		dg_sb_printf(js, "%s{\"tid\":%s,\"comm\":", ntask ? "," : "", de->d_name);
+		dg_sb_str(js, comm);
+		dg_sb_printf(js, ",\"state\":");
+		dg_sb_str(js, state);
+		dg_sb_printf(js, ",\"wchan\":");
+		dg_sb_str(js, wchan);
+		dg_sb_printf(js, ",\"stack\":[");
 		for (line = strtok_r(stack, "\n", &save); line && nl < STACK_LINES;
 		     line = strtok_r(NULL, "\n", &save), nl++) {
 			printf("#   %s\n", line);
-			sb_add(js, "%s", nl ? "," : "");
-			sb_json_str(js, line);
+			dg_sb_printf(js, "%s", nl ? "," : "");
+			dg_sb_str(js, line);
 		}
 		if (!nl)
 			printf("#   (no /proc/%s/stack here: needs root and CONFIG_STACKTRACE)\n",
 			       de->d_name);
-		sb_add(js, "]}");
+		dg_sb_printf(js, "]}");
 		/* the most telling wchan: a task in D state, else the first */
 		if (wchan[0] && wchan[0] != '0' &&
 		    (!first_wchan[0] || state[0] == 'D'))
@@ -521,7 +483,7 @@ static void collect_stuck(pid_t pid, struct sbuf *js, char *first_wchan,
 	}
 	if (d)
 		closedir(d);
-	sb_add(js, "]");
+	dg_sb_printf(js, "]");
 }
 
 /* sysrq w: the kernel logs every blocked (D state) task with its stack. */
@@ -576,15 +538,16 @@ static void extra_json(const struct self_run *s, struct dg_result *r,
 static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
 		  struct dg_buf *b, const char *where, double waited)
 {
-	static struct sbuf js;
+	static struct dg_sb js;
 	char wchan[192];
 	const char *sysrq;
 	int i, live = 0;
 
-	js.n = 0;
+	js.len = 0;
+	dg_sb_printf(&js, "%s", ""); /* allocated and terminated */
 	printf("# hang: pid %d still in %s after %.1f s (timeout %g s)\n", (int)pid,
 	       where, waited, s->o->hang_timeout);
-	sb_add(&js, "\"hang\":{\"pid\":%d,\"phase\":\"%s\",\"waited_s\":%.1f,",
+	dg_sb_printf(&js, "\"hang\":{\"pid\":%d,\"phase\":\"%s\",\"waited_s\":%.1f,",
 	       (int)pid, where, waited);
 	collect_stuck(pid, &js, wchan, sizeof(wchan));
 	sysrq = sysrq_blocked();
@@ -598,9 +561,9 @@ static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
 		waitpid(pid, NULL, WNOHANG); /* reap the zombie if it is one */
 	printf("# hang: after SIGKILL %s\n",
 	       live ? "tasks of the child are still there (unkillable)" : "the child is gone");
-	sb_add(&js, ",\"sysrq_w\":");
-	sb_json_str(&js, sysrq);
-	sb_add(&js, ",\"after_sigkill\":\"%s\",\"tasks_left\":%d}",
+	dg_sb_printf(&js, ",\"sysrq_w\":");
+	dg_sb_str(&js, sysrq);
+	dg_sb_printf(&js, ",\"after_sigkill\":\"%s\",\"tasks_left\":%d}",
 	       live ? "stuck" : "exited", live);
 	child_info(s, r, b);
 	extra_json(s, r, js.s);
@@ -786,22 +749,23 @@ static void child_info(const struct self_run *s, struct dg_result *r,
 static void extra_json(const struct self_run *s, struct dg_result *r,
 		       const char *hang)
 {
-	static struct sbuf js;
+	static struct dg_sb js;
 	const struct shared *sh = s->sh;
 	unsigned i;
 
-	js.n = 0;
-	sb_add(&js, "\"mapping\":[0,%" PRIu64 "],\"target\":[%" PRIu64 ",%" PRIu64
+	js.len = 0;
+	dg_sb_printf(&js, "%s", ""); /* allocated and terminated */
+	dg_sb_printf(&js, "\"mapping\":[0,%" PRIu64 "],\"target\":[%" PRIu64 ",%" PRIu64
 	       "],\"ranges\":\"%s\",\"page_cache_after_drop\":%zu,"
 	       "\"page_cache_before_write\":%zu,\"write_calls\":%u,\"eagain\":%u,\"short_writes\":%u,\"short\":[",
 	       s->o->size, s->o->offset, s->o->offset + s->o->size, relation(s->o),
 	       sh->cached_after_drop, sh->cached_before_write, sh->calls, sh->eagain, sh->nshort);
 	for (i = 0; i < sh->nshort && i < SHORT_KEEP; i++)
-		sb_add(&js, "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]", i ? "," : "",
+		dg_sb_printf(&js, "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]", i ? "," : "",
 		       sh->shorts[i].off, sh->shorts[i].asked, sh->shorts[i].got);
-	sb_add(&js, "]");
+	dg_sb_printf(&js, "]");
 	if (hang)
-		sb_add(&js, ",%s", hang);
+		dg_sb_printf(&js, ",%s", hang);
 	r->extra_json = js.s;
 	for (i = 0; i < sh->nshort && i < 8; i++)
 		printf("# short write: offset %" PRIu64 " asked %" PRIu64 " wrote %" PRId64 "\n",

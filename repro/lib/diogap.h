@@ -266,6 +266,16 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 		     unsigned iteration, struct dg_result *r);
 
+/* A growing string (output.c), for JSON the reproducers build. */
+struct dg_sb {
+	char *s;               /* NUL terminated once anything was printed */
+	size_t len, cap;
+};
+void dg_sb_printf(struct dg_sb *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* s as a JSON string (escaped, quoted), or null when s is NULL. */
+void dg_sb_str(struct dg_sb *b, const char *s);
+
 /* ---- the reproducer's skeleton (main.c) ----------------------------------- */
 struct dg_repro {
 	const char *name;      /* binary name, e.g. "dio-partial-write" */

@@ -22,14 +22,7 @@ static unsigned ktap_n, n_pass, n_fail, n_skip, n_err;
 static int merged = -1;
 
 /* ---- a growing string -------------------------------------------------- */
-struct sb {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sb *b, const char *fmt, ...)
+void dg_sb_printf(struct dg_sb *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -51,50 +44,50 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
 	}
 }
 
-static void sb_str(struct sb *b, const char *s)
+void dg_sb_str(struct dg_sb *b, const char *s)
 {
 	if (!s) {
-		sb_printf(b, "null");
+		dg_sb_printf(b, "null");
 		return;
 	}
-	sb_printf(b, "\"");
+	dg_sb_printf(b, "\"");
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			sb_printf(b, "\\%c", c);
+			dg_sb_printf(b, "\\%c", c);
 		else if (c < 0x20)
-			sb_printf(b, "\\u%04x", c);
+			dg_sb_printf(b, "\\u%04x", c);
 		else
-			sb_printf(b, "%c", c);
+			dg_sb_printf(b, "%c", c);
 	}
-	sb_printf(b, "\"");
+	dg_sb_printf(b, "\"");
 }
 
-static void sb_ranges(struct sb *b, const struct dg_ranges *rs, bool cls)
+static void sb_ranges(struct dg_sb *b, const struct dg_ranges *rs, bool cls)
 {
 	size_t i;
 
-	sb_printf(b, "[");
+	dg_sb_printf(b, "[");
 	for (i = 0; i < rs->n; i++) {
-		sb_printf(b, "%s[%" PRIu64 ",%" PRIu64, i ? "," : "",
+		dg_sb_printf(b, "%s[%" PRIu64 ",%" PRIu64, i ? "," : "",
 			  rs->r[i].start, rs->r[i].end);
 		if (cls)
-			sb_printf(b, ",\"%s\"", dg_class_name(rs->r[i].cls));
-		sb_printf(b, "]");
+			dg_sb_printf(b, ",\"%s\"", dg_class_name(rs->r[i].cls));
+		dg_sb_printf(b, "]");
 	}
-	sb_printf(b, "]");
+	dg_sb_printf(b, "]");
 }
 
-static void sb_hex(struct sb *b, const unsigned char *p, size_t n)
+static void sb_hex(struct dg_sb *b, const unsigned char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
-	sb_printf(b, "\"");
+	dg_sb_printf(b, "\"");
 	for (i = 0; i < n; i++)
-		sb_printf(b, "%c%c", hex[p[i] >> 4], hex[p[i] & 15]);
-	sb_printf(b, "\"");
+		dg_sb_printf(b, "%c%c", hex[p[i] >> 4], hex[p[i] & 15]);
+	dg_sb_printf(b, "\"");
 }
 
 static const char *extent_name(const struct dg_range *g)
@@ -117,45 +110,45 @@ static const char *kernel_release(void)
 static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 			const struct dg_result *r)
 {
-	struct sb j = { 0 };
+	struct dg_sb j = { 0 };
 	size_t i;
 	int fd;
 
-	sb_printf(&j, "{\"repro\":");
-	sb_str(&j, o->rp ? o->rp->name : NULL);
-	sb_printf(&j, ",\"name\":");
-	sb_str(&j, r->name);
-	sb_printf(&j, ",\"verdict\":\"%s\",\"iteration\":%u,\"iterations\":%u",
+	dg_sb_printf(&j, "{\"repro\":");
+	dg_sb_str(&j, o->rp ? o->rp->name : NULL);
+	dg_sb_printf(&j, ",\"name\":");
+	dg_sb_str(&j, r->name);
+	dg_sb_printf(&j, ",\"verdict\":\"%s\",\"iteration\":%u,\"iterations\":%u",
 		  dg_verdict_name(r->verdict), r->iteration, o->iterations);
-	sb_printf(&j, ",\"size\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"chunk\":%" PRIu64,
+	dg_sb_printf(&j, ",\"size\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"chunk\":%" PRIu64,
 		  o->size, o->offset,
 		  r->chunk_used ? r->chunk_used : o->chunk ? o->chunk : o->size);
-	sb_printf(&j, ",\"fault\":");
-	sb_str(&j, o->fault);
+	dg_sb_printf(&j, ",\"fault\":");
+	dg_sb_str(&j, o->fault);
 	if (dg_takes_param(o->rp, "buffer"))
-		sb_printf(&j, ",\"buffer\":\"%s%s\"", dg_buf_kind_name(o->buf),
+		dg_sb_printf(&j, ",\"buffer\":\"%s%s\"", dg_buf_kind_name(o->buf),
 			  o->buf == DG_BUF_FILE ? o->buf_path : "");
-	sb_printf(&j, ",\"engine\":");
-	sb_str(&j, o->engine);
+	dg_sb_printf(&j, ",\"engine\":");
+	dg_sb_str(&j, o->engine);
 	if (dg_takes_param(o->rp, "qd"))
-		sb_printf(&j, ",\"qd\":%u", o->qd);
+		dg_sb_printf(&j, ",\"qd\":%u", o->qd);
 	if (dg_takes_param(o->rp, "fixed_buffers"))
-		sb_printf(&j, ",\"fixed_buffers\":%s", o->fixed_buffers ? "true" : "false");
+		dg_sb_printf(&j, ",\"fixed_buffers\":%s", o->fixed_buffers ? "true" : "false");
 	if (dg_takes_param(o->rp, "async"))
-		sb_printf(&j, ",\"async\":%s", o->async ? "true" : "false");
+		dg_sb_printf(&j, ",\"async\":%s", o->async ? "true" : "false");
 	if (dg_takes_param(o->rp, "hang_timeout"))
-		sb_printf(&j, ",\"hang_timeout\":%g", o->hang_timeout);
-	sb_printf(&j, ",\"nocow\":%s,\"any_fs\":%s,\"seed\":%" PRIu64,
+		dg_sb_printf(&j, ",\"hang_timeout\":%g", o->hang_timeout);
+	dg_sb_printf(&j, ",\"nocow\":%s,\"any_fs\":%s,\"seed\":%" PRIu64,
 		  o->nocow ? "true" : "false", o->any_fs ? "true" : "false", o->seed);
-	sb_printf(&j, ",\"kernel\":");
-	sb_str(&j, kernel_release());
-	sb_printf(&j, ",\"fstype\":");
-	sb_str(&j, o->fstype);
-	sb_printf(&j, ",\"datasum\":");
-	sb_str(&j, o->datasum);
-	sb_printf(&j, ",\"alignment\":%u,\"alignment_source\":", o->dio_align);
-	sb_str(&j, o->align_source);
-	sb_printf(&j, ",\"residency\":{\"pages\":%zu,\"resident\":%zu,\"ranges\":[",
+	dg_sb_printf(&j, ",\"kernel\":");
+	dg_sb_str(&j, kernel_release());
+	dg_sb_printf(&j, ",\"fstype\":");
+	dg_sb_str(&j, o->fstype);
+	dg_sb_printf(&j, ",\"datasum\":");
+	dg_sb_str(&j, o->datasum);
+	dg_sb_printf(&j, ",\"alignment\":%u,\"alignment_source\":", o->dio_align);
+	dg_sb_str(&j, o->align_source);
+	dg_sb_printf(&j, ",\"residency\":{\"pages\":%zu,\"resident\":%zu,\"ranges\":[",
 		  b ? b->npages : 0, r->resident_pages);
 	for (i = 0; b && b->seen && i < b->npages; i++) {
 		size_t e;
@@ -164,47 +157,47 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 			continue;
 		for (e = i; e < b->npages && b->seen[e]; e++)
 			;
-		sb_printf(&j, "%s[%zu,%zu]", j.s[j.len - 1] == '[' ? "" : ",",
+		dg_sb_printf(&j, "%s[%zu,%zu]", j.s[j.len - 1] == '[' ? "" : ",",
 			  i * b->page, e * b->page);
 		i = e;
 	}
-	sb_printf(&j, "]},\"residency_source\":");
-	sb_str(&j, b && b->source ? b->source : NULL);
-	sb_printf(&j, ",\"gaps\":");
+	dg_sb_printf(&j, "]},\"residency_source\":");
+	dg_sb_str(&j, b && b->source ? b->source : NULL);
+	dg_sb_printf(&j, ",\"gaps\":");
 	sb_ranges(&j, &r->gaps, true);
-	sb_printf(&j, ",\"gap_extents\":[");
+	dg_sb_printf(&j, ",\"gap_extents\":[");
 	for (i = 0; i < r->gaps.n; i++)
-		sb_printf(&j, "%s[%" PRIu64 ",%" PRIu64 ",\"%s\"]", i ? "," : "",
+		dg_sb_printf(&j, "%s[%" PRIu64 ",%" PRIu64 ",\"%s\"]", i ? "," : "",
 			  r->gaps.r[i].start, r->gaps.r[i].end,
 			  r->gaps.r[i].cls == DG_ZERO ? extent_name(&r->gaps.r[i]) : "n/a");
-	sb_printf(&j, "],\"predicted\":");
+	dg_sb_printf(&j, "],\"predicted\":");
 	sb_ranges(&j, &r->predicted, false);
 	/* null when nothing was lost: the prediction is what a buggy kernel
 	 * would lose, there is nothing to compare it with */
-	sb_printf(&j, ",\"predicted_match\":%s", !r->gaps.n ? "null" :
+	dg_sb_printf(&j, ",\"predicted_match\":%s", !r->gaps.n ? "null" :
 		  dg_ranges_match(&r->gaps, &r->predicted) ? "true" : "false");
-	sb_printf(&j, ",\"size_expected\":%" PRIu64 ",\"size_seen\":%" PRIu64
+	dg_sb_printf(&j, ",\"size_expected\":%" PRIu64 ",\"size_seen\":%" PRIu64
 		  ",\"write_us\":%" PRIu64 ",\"verify_us\":%" PRIu64,
 		  r->size_expected, r->size_seen, r->write_us, r->verify_us);
 	if (r->verdict == DG_FAIL && r->first_bad.set) {
-		sb_printf(&j, ",\"first_bad\":{\"offset\":%" PRIu64 ",\"class\":\"%s\",\"got\":",
+		dg_sb_printf(&j, ",\"first_bad\":{\"offset\":%" PRIu64 ",\"class\":\"%s\",\"got\":",
 			  r->first_bad.offset, dg_class_name(r->first_bad.cls));
 		sb_hex(&j, r->first_bad.got, DG_SECTOR);
-		sb_printf(&j, ",\"want\":");
+		dg_sb_printf(&j, ",\"want\":");
 		sb_hex(&j, r->first_bad.want, DG_SECTOR);
-		sb_printf(&j, "}");
+		dg_sb_printf(&j, "}");
 	}
-	sb_printf(&j, ",\"diag\":");
-	sb_str(&j, r->diag);
+	dg_sb_printf(&j, ",\"diag\":");
+	dg_sb_str(&j, r->diag);
 	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT")) {
-		sb_printf(&j, ",\"test_corrupt\":");
-		sb_str(&j, getenv("DIOGAP_TEST_CORRUPT"));
+		dg_sb_printf(&j, ",\"test_corrupt\":");
+		dg_sb_str(&j, getenv("DIOGAP_TEST_CORRUPT"));
 	}
-	sb_printf(&j, ",\"rerun\":");
-	sb_str(&j, o->argv_line);
+	dg_sb_printf(&j, ",\"rerun\":");
+	dg_sb_str(&j, o->argv_line);
 	if (r->extra_json && *r->extra_json)
-		sb_printf(&j, ",%s", r->extra_json);
-	sb_printf(&j, "}\n");
+		dg_sb_printf(&j, ",%s", r->extra_json);
+	dg_sb_printf(&j, "}\n");
 
 	fd = open(o->json_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	CHECK(fd >= 0);
