@@ -22,8 +22,8 @@ LIB_SRCS := $(sort $(wildcard repro/lib/*.c))
 LIB_OBJS := $(patsubst repro/lib/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB_A := $(BUILD)/libdiogap.a
 
-.PHONY: reproducers $(REPROS)
-reproducers: $(REPRO_BINS)
+.PHONY: reproducers $(REPROS) tools
+reproducers: $(REPRO_BINS) tools
 # `make dio-partial-write` builds just that one.
 $(REPROS): %: $(BUILD)/%
 
@@ -40,6 +40,15 @@ $(BUILD)/gen/%.describe.h: repro/%.c repro/lib/describe.awk | $(BUILD)/gen
 $(REPRO_BINS): $(BUILD)/%: repro/%.c $(BUILD)/gen/%.describe.h $(LIB_A)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -include $(BUILD)/gen/$*.describe.h \
 		-static $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+# Tools the harness runs beside the reproducers (repro/tools/): static too,
+# they go into the guest's initramfs.
+TOOLS := dg-case
+TOOL_BINS := $(addprefix $(BUILD)/,$(TOOLS))
+tools: $(TOOL_BINS)
+
+$(TOOL_BINS): $(BUILD)/%: repro/tools/%.c $(LIB_A)
+	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $< $(LIB_A)
 
 $(BUILD)/obj $(BUILD)/gen:
 	mkdir -p $@
@@ -77,7 +86,7 @@ deps:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(UNIT_BIN).d
+-include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(TOOL_BINS:=.d) $(UNIT_BIN).d
 
 # ---- harness: the main job, test suites, benchmarks ------------------------
 # `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
@@ -87,12 +96,16 @@ run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro run-local hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro runner run-local hang build-kernel run-vm kernels hang-vm report bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
 check-lint:
 	harness/tests/lint.sh
+
+# The case runner's helper (build/dg-case) on its own.
+check-runner: tools
+	harness/tests/dg-case.sh
 
 check-run-local: reproducers
 	harness/tests/run-local.sh
