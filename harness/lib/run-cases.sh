@@ -5,30 +5,30 @@
 #   run_cases CASES BIN_DIR DEV MNT STREAM
 #
 # CASES is the TAB separated case list of harness/lib/sweep.sh. For each
-# case: (re)mount DEV on MNT with the case's options, mark the kernel log,
-# run BIN_DIR/REPRO with its timeout, and append to STREAM:
+# case: (re)mount DEV on MNT with the case's options, then BIN_DIR/dg-case
+# (repro/tools/dg-case.c) marks the kernel log, runs BIN_DIR/REPRO with its
+# timeout and appends to STREAM:
 #   S id ms | J id json | O id text | K id kernel-line | E id exit ms [why]
-# then call dg_flush (if the caller defined it) so results leave at once.
-# B and D records open and close the stream; Z is a runner-level error.
+# then dg_flush is called (if the caller defined it) so results leave at
+# once. B and D records open and close the stream; Z is a runner-level error.
 
+# dg_ms: milliseconds since boot, from /proc/uptime ("12.34"), without
+# starting a process. 1NN - 100 keeps a leading zero from meaning octal.
 dg_ms() {
-	# Milliseconds since boot, from /proc/uptime (busybox date has no %N).
-	awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
+	read -r _up _ </proc/uptime
+	echo $((${_up%.*} * 1000 + 1${_up#*.}0 - 1000))
 }
 
 dg_emit() {
 	printf '%s\n' "$*" >>"$DG_STREAM"
 }
 
-# dg_emit_file TAG ID FILE: one record per line of FILE.
-dg_emit_file() {
-	[ -s "$3" ] || return 0
-	awk -v t="$1" -v id="$2" '{ gsub(/\r/, ""); print t " " id " " $0 }' "$3" >>"$DG_STREAM"
-}
-
+# dg_flush_now [pushed]: hand the new records on, when the caller defined a
+# dg_flush (the guests do); "pushed" says dg-case already copied them to
+# the results disk.
 dg_flush_now() {
 	if command -v dg_flush >/dev/null 2>&1; then
-		dg_flush || true
+		dg_flush "$@" || true
 	fi
 }
 
@@ -46,70 +46,29 @@ dg_mount() {
 	fi
 }
 
-# dg_kmsg_mark TEXT: a marker in the kernel log; 0 when it was written.
-dg_kmsg_mark() {
-	[ -w /dev/kmsg ] && printf 'diogap: %s\n' "$1" >/dev/kmsg 2>/dev/null
-}
-
-# dg_kmsg_since MARK FILE: the kernel log after the last MARK.
-dg_kmsg_since() {
-	dmesg 2>/dev/null | awk -v m="diogap: $1" '
-		index($0, m) { n = 0; f = 1; next }
-		f { l[n++] = $0 }
-		END { for (i = 0; i < n; i++) print l[i] }' >"$2" || true
-}
-
-# dg_wait PID TIMEOUT_S: wait for PID at most TIMEOUT_S seconds; DG_RC is
-# its exit code, or "timeout" after killing it. A process stuck in the
-# kernel may not die: it is left behind rather than waited for. (Not in a
-# command substitution: only this shell can wait for its children.)
-dg_wait() {
-	_pid=$1
-	_end=$(($(dg_ms) + $2 * 1000))
-	while kill -0 "$_pid" 2>/dev/null; do
-		if [ "$(dg_ms)" -ge "$_end" ]; then
-			kill -9 "$_pid" 2>/dev/null
-			_n=0
-			while kill -0 "$_pid" 2>/dev/null && [ $_n -lt 20 ]; do
-				sleep 0.25
-				_n=$((_n + 1))
-			done
-			kill -0 "$_pid" 2>/dev/null || wait "$_pid" 2>/dev/null
-			DG_RC=timeout
-			return 0
-		fi
-		sleep 0.05
-	done
-	DG_RC=0
-	wait "$_pid" || DG_RC=$?
-}
-
-# dg_run_one N ID REPRO TIMEOUT ARGS: run one case; its records go to the stream.
+# dg_run_one N ID REPRO TIMEOUT ARGS: run one case with dg-case (one
+# process does the clock, the timeout, the records and the kernel log: in
+# an emulated guest every process costs milliseconds). With DG_PUSH set,
+# dg-case also copies the records to that results disk.
 dg_run_one() {
-	_t0=$(dg_ms)
-	dg_emit "S $2 $_t0"
-	_mark="case-begin $DG_TOKEN.$1 $2"
-	dg_kmsg_mark "$_mark" || _mark=
-	rm -f "$DG_TMP/json" "$DG_TMP/out" "$DG_TMP/kmsg"
-	mkdir -p "$DG_MNT/work"
+	_rc=0
 	# shellcheck disable=SC2086 # ARGS is a list of options: split on purpose
-	"$DG_BIN/$3" $5 --json "$DG_TMP/json" "$DG_MNT/work" >"$DG_TMP/out" 2>&1 &
-	dg_wait $! "$4"
-	_rc=$DG_RC
-	_t1=$(dg_ms)
-	dg_emit_file J "$2" "$DG_TMP/json"
-	dg_emit_file O "$2" "$DG_TMP/out"
-	if [ -n "$_mark" ]; then
-		dg_kmsg_since "$_mark" "$DG_TMP/kmsg"
-		dg_emit_file K "$2" "$DG_TMP/kmsg"
-	fi
-	if [ "$_rc" = timeout ]; then
-		dg_emit "E $2 2 $((_t1 - _t0)) timeout"
+	"$DG_BIN/dg-case" run --stream "$DG_STREAM" --id "$2" --seq "$1" --timeout "$4" \
+		--json "$DG_TMP/json" --out "$DG_TMP/out" --token "$DG_TOKEN" \
+		${DG_PUSH:+--push "$DG_PUSH"} -- \
+		"$DG_BIN/$3" $5 --json "$DG_TMP/json" "$DG_MNT/work" || _rc=$?
+	case "$_rc" in
+	0) dg_flush_now ${DG_PUSH:+pushed} ;;
+	3)
+		# timed out: killed, or stuck in the kernel and left behind
 		DG_STUCK=1
-	else
-		dg_emit "E $2 $_rc $((_t1 - _t0))"
-	fi
-	dg_flush_now
+		dg_flush_now ${DG_PUSH:+pushed}
+		;;
+	*)
+		grep -q "^E $2 " "$DG_STREAM" || dg_emit "E $2 2 0 runner-error"
+		dg_flush_now
+		;;
+	esac
 }
 
 # dg_not_run ID WHY TEXT: a case that could not run (BROKEN).
@@ -131,11 +90,17 @@ run_cases() {
 	_cur=
 	_n=0
 	dg_emit "B - $(uname -r)"
+	if [ ! -x "$DG_BIN/dg-case" ]; then
+		dg_emit "Z - no $DG_BIN/dg-case (the runner's helper; run make)"
+		dg_emit "D - done"
+		dg_flush_now
+		return 0
+	fi
 	dg_flush_now
 	_tab=$(printf '\t')
 	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args; do
 		_n=$((_n + 1))
-		if [ -n "${6:-}" ] && grep -qxF "$_id" "$6"; then
+		if [ -s "${6:-}" ] && grep -qxF "$_id" "$6"; then
 			continue
 		fi
 		if [ "$_mount" != "$_cur" ]; then
@@ -156,6 +121,7 @@ run_cases() {
 				continue
 			fi
 			_cur=$_mount
+			mkdir -p "$DG_MNT/work"
 		fi
 		dg_run_one "$_n" "$_id" "$_repro" "$_timeout" "$_args"
 	done <"$1"

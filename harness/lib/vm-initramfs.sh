@@ -34,9 +34,10 @@ vmi_is_static() {
 	[[ $interp == 0 ]]
 }
 
-# vmi_repros CASES: the reproducers the cases use, one per line.
+# vmi_repros CASES: the reproducers the cases use, one per line, and the
+# runner's helper dg-case (repro/tools/dg-case.c).
 vmi_repros() {
-	cut -f2 "$1" | sort -u
+	{ cut -f2 "$1"; echo dg-case; } | sort -u
 }
 
 # vmi_base CASES: set VMI_BASE to the base archive for these cases.
@@ -48,7 +49,7 @@ vmi_base() {
 	vmi_is_static "$VMI_BUSYBOX" || die "$VMI_BUSYBOX is not a static binary (install busybox-static)"
 	while read -r r; do
 		f=$DIOGAP_BUILD/$r
-		[[ -x $f ]] || die "reproducer $r is not built: no $f (run make)"
+		[[ -x $f ]] || die "$r is not built: no $f (run make)"
 		vmi_is_static "$f" || die "$f is not a static binary: it cannot run in the guest"
 		files+=("$f")
 	done < <(vmi_repros "$cases")
