@@ -10,33 +10,8 @@
 # Kernel log lines that are a splat, whatever the data verdict says.
 readonly DG_SPLAT_RE='WARNING:|BUG:|Oops|KASAN|UBSAN|general protection|Kernel panic|INFO: task .* blocked for more than|Call Trace'
 
-# jq program that makes one results.jsonl line from one case's records.
-# shellcheck disable=SC2016 # jq code, not shell
-readonly DG_CASE_JQ='
-def params: [splits(" +") | select(. != "")]
-  | reduce .[] as $w ({o: {}, k: null};
-      if ($w | startswith("--")) then
-        (if .k then .o[.k] = true else . end) | .k = ($w[2:])
-      elif .k then .o[.k] = $w | .k = null
-      else . end)
-  | (if .k then .o[.k] = true else . end) | .o;
-def verdict: {"0": "PASS", "1": "FAIL", "4": "SKIP"}[$exit | tostring] // "BROKEN";
-($kmsg | split("\n") | map(select(length > 0))) as $klines
-| {
-    case: $case, kernel: $release, kernel_label: $klabel, repro: $repro,
-    mount: $mount, args: $args, params: ($args | params),
-    verdict: verdict, exit: $exit, elapsed_ms: $ms,
-    reason: (if $why != "" then $why
-             elif verdict != "PASS" then ([$runs[] | .diag? // empty | select(. != null)][0] // null)
-             else null end),
-    gaps: [$runs[] | .gaps? // empty | .[]],
-    gap_extents: [$runs[] | .gap_extents? // empty | .[]],
-    predicted: [$runs[] | .predicted? // empty | .[]],
-    rerun: ([$runs[] | select(.verdict? != "PASS") | .rerun? // empty][0] // null),
-    splats: [$klines[] | select(test($splat_re))],
-    runs: $runs,
-    output_tail: ($out | split("\n") | map(select(length > 0)) | .[-20:])
-  }'
+# The jq program that turns stream records into results.jsonl lines.
+readonly DG_RESULTS_JQ=$DIOGAP_ROOT/harness/lib/results.jq
 
 # results_init OUT CASES: start a results directory for one kernel.
 results_init() {
@@ -48,39 +23,31 @@ results_init() {
 	: >"$out/results.jsonl"
 	: >"$out/dmesg.txt"
 	echo 0 >"$out/.done"
+	echo 0 >"$out/.offset"
+	: >"$out/.pending"
 }
 
-# results_records STREAM TAG ID: the payloads of one case's records.
-results_records() {
-	awk -v t="$2" -v id="$3" '$1 == t && $2 == id {
-		sub(/^[^ ]+ [^ ]+ ?/, ""); print }' "$1"
+# results_lines OUT STREAM_PART LABEL RELEASE [ONLY FINAL]: results.jq over
+# STREAM_PART: "id US verdict US reason US json" per case (US = \x1f).
+results_lines() {
+	jq -nrR --arg cases "$(<"$1/cases.tsv")" --arg release "$4" --arg klabel "$3" \
+		--arg splat_re "$DG_SPLAT_RE" --arg only "${5:-}" --arg final "${6:-}" \
+		-f "$DG_RESULTS_JQ" <"$2"
 }
 
-# results_case OUT STREAM N ID REPRO MOUNT ARGS EXIT MS WHY LABEL RELEASE:
-# append one case to the results.
-results_case() {
-	local out=$1 stream=$2 n=$3 id=$4 repro=$5 mount=$6 args=$7
-	local code=$8 ms=$9 why=${10} label=${11} release=${12} line tmp
-	# Records go through files: a case's runs can exceed the argument limit.
-	tmp=$(mktemp -d)
-	results_records "$stream" J "$id" | jq -cR 'fromjson? // {malformed: .}' >"$tmp/runs"
-	results_records "$stream" O "$id" >"$tmp/out"
-	results_records "$stream" K "$id" >"$tmp/kmsg"
-	line=$(jq -cn --arg case "$id" --arg repro "$repro" --arg mount "$mount" \
-		--arg args "$args" --argjson exit "$code" --argjson ms "$ms" \
-		--arg why "$why" --arg klabel "$label" --arg release "$release" \
-		--arg splat_re "$DG_SPLAT_RE" --slurpfile runs "$tmp/runs" \
-		--rawfile out "$tmp/out" --rawfile kmsg "$tmp/kmsg" "$DG_CASE_JQ")
-	sed "s|^|[$id] |" "$tmp/kmsg" >>"$out/dmesg.txt"
-	rm -rf "$tmp"
-	results_append "$out" "$n" "$line"
+# results_kmsg STREAM_PART [ID]: the kernel log records, "[case] line".
+results_kmsg() {
+	awk -v only="${2:-}" '$1 == "K" && (only == "" || $2 == only) {
+		id = $2; sub(/^K [^ ]+ ?/, ""); print "[" id "] " $0 }' "$1"
 }
 
-# results_append OUT N LINE: one results.jsonl line, and its KTAP line.
+# results_append OUT N LINE [ID VERDICT WHY]: one results.jsonl line, and
+# its KTAP line (ID VERDICT WHY from LINE when not given).
 results_append() {
-	local out=$1 n=$2 line=$3 id verdict why
+	local out=$1 n=$2 line=$3 id=${4:-} verdict=${5:-} why=${6:-}
 	printf '%s\n' "$line" >>"$out/results.jsonl"
-	IFS=$'\t' read -r id verdict why < <(jq -r '[.case, .verdict, .reason // ""] | @tsv' <<<"$line")
+	[[ -n $verdict ]] ||
+		IFS=$'\t' read -r id verdict why < <(jq -r '[.case, .verdict, .reason // ""] | @tsv' <<<"$line")
 	case "$verdict" in
 	PASS) printf 'ok %s %s\n' "$n" "$id" ;;
 	SKIP) printf 'ok %s %s # SKIP %s\n' "$n" "$id" "$why" ;;
@@ -96,29 +63,52 @@ results_carry_over() {
 	cp "$2" "$1/.carried"
 }
 
+# results_take OUT STREAM LABEL RELEASE: the stream's part after OUT/.offset
+# up to its last E record goes through results.jq at once; its cases join
+# OUT/.pending (results_lines' lines) and their kernel log
+# lines dmesg.txt. The stream only grows, and a case's records all come
+# before its E, so each part holds whole cases.
+results_take() {
+	local out=$1 stream=$2 off part used
+	off=$(<"$out/.offset")
+	part=$(mktemp)
+	used=$(tail -c "+$((off + 1))" "$stream" 2>/dev/null | LC_ALL=C awk -v part="$part" '
+		{ n += length($0) + 1; line[NR] = $0 }
+		/^E / { last = NR; used = n }
+		END { for (i = 1; i <= last; i++) print line[i] > part; print used + 0 }')
+	if ((used > 0)); then
+		results_lines "$out" "$part" "$3" "$4" >>"$out/.pending" ||
+			die "results: $DG_RESULTS_JQ failed on $stream (from byte $off)"
+		results_kmsg "$part" >>"$out/dmesg.txt"
+		echo $((off + used)) >"$out/.offset"
+	fi
+	rm -f "$part"
+}
+
 # results_update OUT STREAM LABEL [FINAL_REASON]: record every case that
 # ended since the last call, in case-list order. With FINAL_REASON, the
 # cases that never ended are recorded as BROKEN with that reason.
 results_update() {
-	local out=$1 stream=$2 label=$3 final=${4:-} ndone n=0 release
-	local id repro mount args end code ms why z line
+	local out=$1 stream=$2 label=$3 final=${4:-} ndone n=0 release z=''
+	local id why line v j
+	local -A p_verdict=() p_why=() p_json=()
 	ndone=$(<"$out/.done")
 	release=$(awk '$1 == "B" { sub(/^B - /, ""); print; exit }' "$stream" 2>/dev/null)
-	z=$(awk '$1 == "Z" { sub(/^Z - /, ""); print; exit }' "$stream" 2>/dev/null)
-	while IFS=$'\t' read -r id repro mount _ _ args; do
+	[[ -n $final ]] && z=$(awk '$1 == "Z" { sub(/^Z - /, ""); print; exit }' "$stream" 2>/dev/null)
+	results_take "$out" "$stream" "$label" "${release:-unknown}"
+	while IFS=$'\x1f' read -r id v why j; do
+		p_verdict[$id]=$v p_why[$id]=$why p_json[$id]=$j
+	done <"$out/.pending"
+	while IFS=$'\t' read -r id _; do
 		n=$((n + 1))
 		((n <= ndone)) && continue
 		if [[ -s $out/.carried ]] && line=$(jq -c --arg id "$id" 'select(.case == $id)' \
 			"$out/.carried" | head -n 1) && [[ -n $line ]]; then
 			results_append "$out" "$n" "$line"
-			echo "$n" >"$out/.done"
-			continue
-		fi
-		end=$(awk -v id="$id" '$1 == "E" && $2 == id { print $3, $4, $5; exit }' "$stream")
-		if [[ -n $end ]]; then
-			read -r code ms why <<<"$end"
+		elif [[ -n ${p_json[$id]:-} ]]; then
+			results_append "$out" "$n" "${p_json[$id]}" "$id" "${p_verdict[$id]}" "${p_why[$id]}"
+			unset "p_json[$id]"
 		elif [[ -n $final ]]; then
-			code=2 ms=0
 			if [[ -n $z ]]; then
 				why="$z"
 			elif grep -q "^S $id " "$stream"; then
@@ -126,13 +116,26 @@ results_update() {
 			else
 				why="not run: $final"
 			fi
+			results_case "$out" "$stream" "$n" "$id" "$label" "${release:-unknown}" "2 0 $why"
 		else
 			break
 		fi
-		results_case "$out" "$stream" "$n" "$id" "$repro" "$mount" "$args" \
-			"$code" "$ms" "${why:-}" "$label" "${release:-unknown}"
 		echo "$n" >"$out/.done"
 	done <"$out/cases.tsv"
+	: >"$out/.pending"
+	for id in "${!p_json[@]}"; do
+		printf '%s\x1f%s\x1f%s\x1f%s\n' "$id" "${p_verdict[$id]}" "${p_why[$id]}" "${p_json[$id]}"
+	done >"$out/.pending"
+}
+
+# results_case OUT STREAM N ID LABEL RELEASE FINAL: record case ID (the Nth)
+# from the whole stream, with FINAL ("EXIT MS WHY") when it never ended.
+results_case() {
+	local out=$1 stream=$2 n=$3 id=$4 v why j
+	IFS=$'\x1f' read -r _ v why j < <(results_lines "$out" "$stream" "$5" "$6" "$id" "$7")
+	[[ -n $j ]] || die "results: case $id: no results line (see $DG_RESULTS_JQ)"
+	results_kmsg "$stream" "$id" >>"$out/dmesg.txt"
+	results_append "$out" "$n" "$j" "$id" "$v" "$why"
 }
 
 # results_finish OUT STREAM LABEL REASON: record what never ended, close the
@@ -145,7 +148,7 @@ results_finish() {
 		+ " skip:\(map(select(.verdict == "SKIP")) | length)"
 		+ " error:\(map(select(.verdict == "BROKEN")) | length)"' \
 		"$out/results.jsonl" >>"$out/ktap.txt"
-	rm -f "$out/.done" "$out/.carried"
+	rm -f "$out/.done" "$out/.carried" "$out/.offset" "$out/.pending"
 	results_summary "$out"
 }
 
