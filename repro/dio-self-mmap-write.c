@@ -639,7 +639,7 @@ static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
 			   uint64_t len, struct dg_result *r, int *err)
 {
 	size_t align = s->o->mem_align > s->page ? s->o->mem_align : s->page;
-	char *got = dg_xaligned(align, (len + align - 1) / align * align);
+	char *got = dg_xbuffer(align, (len + align - 1) / align * align);
 	char *want = dg_xmalloc(len);
 	ssize_t n = dg_read_back(fd, got, len, start);
 	size_t k, bad = 0;

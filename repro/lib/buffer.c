@@ -76,7 +76,7 @@ static void touch_page(char *p)
 }
 
 void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
-		    const void *data, size_t len, const unsigned char *want)
+		    char *data, size_t len, const unsigned char *want)
 {
 	size_t i, maplen;
 
@@ -89,8 +89,7 @@ void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
 	b->want = dg_xmalloc(b->npages);
 	b->seen = dg_xmalloc(b->npages);
 	memcpy(b->want, want, b->npages);
-	b->expect = dg_xmalloc(len);
-	memcpy(b->expect, data, len);
+	b->expect = data;
 	b->source = "none";
 
 	if (o->buf == DG_BUF_ANON) {
@@ -105,7 +104,7 @@ void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
 			size_t n = len - off < b->page ? len - off : b->page;
 
 			if (want[i])
-				memcpy(b->map + off, (const char *)data + off, n);
+				memcpy(b->map + off, data + off, n);
 			else
 				memset(b->expect + off, 0, n);
 		}

@@ -45,6 +45,10 @@ extern const char *dg_prog;
 uint64_t dg_now_us(void);             /* CLOCK_MONOTONIC, microseconds */
 void *dg_xmalloc(size_t n);           /* zeroed, never NULL */
 void *dg_xaligned(size_t align, size_t n); /* zeroed, never NULL */
+/* An I/O target: aligned, every page mapped, contents undefined. */
+void *dg_xbuffer(size_t align, size_t n);
+/* Map the pages of [p, p+n) now, in one system call (see check.c). */
+void dg_prefault(void *p, size_t n);
 /* Bad input: one line "repro: msg" on stderr, exit DG_BROKEN. */
 void dg_usage_error(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2)));
@@ -128,9 +132,11 @@ struct dg_buf {
 /* Fill the backing store with data (through write(), never the mapping, for
  * memfd/file; for anon, only wanted pages are written, the rest stay
  * untouched and read as zeros), map fresh, zap, make exactly the wanted
- * pages resident. */
+ * pages resident. data (len bytes from malloc) becomes the buffer's
+ * expected copy: dg_buf_release frees it (no second copy of a large
+ * buffer: under TCG each copy costs page faults and milliseconds). */
 void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
-		    const void *data, size_t len, const unsigned char *want);
+		    char *data, size_t len, const unsigned char *want);
 /* Measure residency now (pagemap present bit; mincore if pagemap is not
  * available). Returns the number of resident pages. */
 size_t dg_buf_measure(struct dg_buf *b);

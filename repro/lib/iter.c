@@ -38,8 +38,7 @@ void dg_iter_prepare(const struct dg_opts *o, unsigned iteration,
 	 */
 	if (!o->overwrite && iteration > 1 && truncate(o->file, 0))
 		dg_die_at(__FILE__, __LINE__, "truncate(o->file, 0)", errno);
-	dg_buf_prepare(b, o, data, len, want);
-	free(data);
+	dg_buf_prepare(b, o, data, len, want); /* data is its expected copy now */
 	free(want);
 }
 
@@ -127,8 +126,9 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 	size_t align = o->mem_align > b->page ? o->mem_align : b->page;
 	size_t len = (size_t)o->size;
 	struct stat st;
-	/* allocated (and faulted in) before the clock starts */
-	char *got = dg_xaligned(align, (len + align - 1) / align * align);
+	/* allocated (and faulted in) before the clock starts; dg_read_back
+	 * fills all of it (zeros past a short file's end) */
+	char *got = dg_xbuffer(align, (len + align - 1) / align * align);
 	uint64_t t0;
 	ssize_t n;
 	size_t bad;

@@ -920,7 +920,7 @@ static void prepare(struct dg_buf *b, enum dg_buf_kind kind, const char *path,
 	struct dg_opts o;
 	size_t P = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned char *want = dg_xmalloc(len / P + 1);
-	char err[160];
+	char err[160], *copy;
 
 	memset(&o, 0, sizeof(o));
 	o.buf = kind;
@@ -928,7 +928,9 @@ static void prepare(struct dg_buf *b, enum dg_buf_kind kind, const char *path,
 	*data = dg_xmalloc(len);
 	dg_pattern_fill(*data, len, 0, RUN_ID, 1);
 	CHECK(dg_fault_want(pattern, len, P, 0, want, err, sizeof(err)) == 0);
-	dg_buf_prepare(b, &o, *data, len, want);
+	copy = dg_xmalloc(len); /* the buffer takes it as its expected copy */
+	memcpy(copy, *data, len);
+	dg_buf_prepare(b, &o, copy, len, want);
 	free(want);
 }
 
