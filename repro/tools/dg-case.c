@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,7 @@ struct args {
 	char **prog;
 };
 
-static void usage(void)
+static __attribute__((noreturn)) void usage(void)
 {
 	fprintf(stderr,
 		"usage: dg-case run --stream FILE --id ID --seq N --timeout S --json FILE --out FILE\n"
@@ -406,13 +407,29 @@ static int push(const struct args *a)
 
 /* ---- options ------------------------------------------------------------- */
 
+/* the options that take a string, by name */
+static const struct {
+	const char *name;
+	size_t off;
+} str_opts[] = {
+	{ "--stream", offsetof(struct args, stream) },
+	{ "--id", offsetof(struct args, id) },
+	{ "--seq", offsetof(struct args, seq) },
+	{ "--json", offsetof(struct args, json) },
+	{ "--out", offsetof(struct args, out) },
+	{ "--token", offsetof(struct args, token) },
+	{ "--push", offsetof(struct args, push) },
+	{ "--dmesg", offsetof(struct args, dmesg) },
+};
+
 static void parse(int argc, char **argv, struct args *a)
 {
+	size_t k, nopts = sizeof(str_opts) / sizeof(str_opts[0]);
 	int i;
 
 	memset(a, 0, sizeof(*a));
-	for (i = 2; i < argc; i++) {
-		const char *o = argv[i], **dst = NULL;
+	for (i = 2; i < argc; i += 2) {
+		const char *o = argv[i];
 
 		if (!strcmp(o, "--")) {
 			a->prog = argv + i + 1;
@@ -420,36 +437,20 @@ static void parse(int argc, char **argv, struct args *a)
 		}
 		if (i + 1 >= argc)
 			usage();
-		if (!strcmp(o, "--stream"))
-			dst = &a->stream;
-		else if (!strcmp(o, "--id"))
-			dst = &a->id;
-		else if (!strcmp(o, "--seq"))
-			dst = &a->seq;
-		else if (!strcmp(o, "--json"))
-			dst = &a->json;
-		else if (!strcmp(o, "--out"))
-			dst = &a->out;
-		else if (!strcmp(o, "--token"))
-			dst = &a->token;
-		else if (!strcmp(o, "--push"))
-			dst = &a->push;
-		else if (!strcmp(o, "--dmesg"))
-			dst = &a->dmesg;
-		else if (!strcmp(o, "--timeout")) {
+		if (!strcmp(o, "--timeout")) {
 			char *end;
 			unsigned long t = strtoul(argv[i + 1], &end, 10);
 
 			if (*end || !t || t > 86400)
 				usage();
 			a->timeout = (unsigned)t;
-		} else {
-			usage();
+			continue;
 		}
-		if (dst)
-			*dst = argv[++i];
-		else
-			i++;
+		for (k = 0; k < nopts && strcmp(o, str_opts[k].name); k++)
+			;
+		if (k == nopts)
+			usage();
+		*(const char **)(void *)((char *)a + str_opts[k].off) = argv[i + 1];
 	}
 	if (!a->stream)
 		usage();
