@@ -28,12 +28,21 @@
 
 #include "diogap.h"
 
+/* O_APPEND: the kernel picks the position (off is where it should be) */
+static ssize_t write_append(const struct dg_opts *o, int fd, char *p, size_t n,
+			    uint64_t off)
+{
+	(void)o;
+	(void)off;
+	return write(fd, p, n);
+}
+
 static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	       struct dg_result *r, struct dg_buf *b)
 {
 	static char extra[160];
 	uint64_t chunk = o->chunk ? o->chunk : o->size, c, bad_pos = UINT64_MAX;
-	unsigned shorts = 0, calls = 0;
+	struct dg_write_count wc = { 0, 0 };
 	struct stat st;
 	int fd, v;
 
@@ -43,26 +52,11 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	CHECK_SYS(ftruncate(fd, (off_t)o->offset));
 	for (c = 0; c < o->size; c += chunk) {
 		size_t n = (size_t)(o->size - c < chunk ? o->size - c : chunk);
-		size_t done = 0, first = (size_t)(c / b->page);
 
-		dg_buf_measure_range(b, first, (size_t)((c + n - 1) / b->page) - first + 1);
-		while (done < n) {
-			uint64_t t = dg_now_us();
-			ssize_t w = write(fd, b->map + c + done, n - done);
-
-			r->write_us += dg_now_us() - t;
-			calls++;
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				int err = w < 0 ? errno : EIO;
-
-				close(fd);
-				return dg_write_failed(err, o->offset + c + done, r);
-			}
-			if ((size_t)w < n - done)
-				shorts++;
-			done += (size_t)w;
+		v = dg_write_range(o, b, fd, c, n, write_append, &wc, r);
+		if (v) {
+			close(fd);
+			return v;
 		}
 		/* where did the append position go? (not timed) */
 		CHECK_SYS(fstat(fd, &st));
@@ -72,11 +66,11 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	if (bad_pos == UINT64_MAX)
 		snprintf(extra, sizeof(extra),
 			 "\"write_calls\":%u,\"short_writes\":%u,\"first_bad_append_size\":null",
-			 calls, shorts);
+			 wc.calls, wc.shorts);
 	else
 		snprintf(extra, sizeof(extra),
 			 "\"write_calls\":%u,\"short_writes\":%u,\"first_bad_append_size\":%" PRIu64,
-			 calls, shorts, bad_pos);
+			 wc.calls, wc.shorts, bad_pos);
 	r->extra_json = extra;
 	r->size_expected = o->offset + o->size;
 	v = dg_iter_verify(o, fd, b, run_id, iteration, r);

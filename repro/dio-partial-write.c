@@ -48,57 +48,47 @@ static int split_iov(char *p, size_t n, size_t unit, struct iovec *iov)
 	return (int)k;
 }
 
+static ssize_t write_psync(const struct dg_opts *o, int fd, char *p, size_t n,
+			   uint64_t off)
+{
+	(void)o;
+	return pwrite(fd, p, n, (off_t)off);
+}
+
+static ssize_t write_vec(const struct dg_opts *o, int fd, char *p, size_t n,
+			 uint64_t off)
+{
+	struct iovec iov[MAX_IOV];
+
+	return pwritev(fd, iov, split_iov(p, n, o->dio_align, iov), (off_t)off);
+}
+
 static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	       struct dg_result *r, struct dg_buf *b)
 {
 	static char extra[128];
 	bool vec = o->engine && !strcmp(o->engine, "pwritev");
 	uint64_t chunk = o->chunk ? o->chunk : o->size, c;
-	unsigned shorts = 0, calls = 0;
-	int fd;
+	struct dg_write_count wc = { 0, 0 };
+	int fd, v;
 
 	dg_iter_prepare(o, iteration, run_id, b);
 	fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
 	for (c = 0; c < o->size; c += chunk) {
 		size_t n = (size_t)(o->size - c < chunk ? o->size - c : chunk);
-		size_t done = 0, first = (size_t)(c / b->page);
 
-		/* truth right before this call: an earlier call's fault-in
-		 * may have mapped some of these pages */
-		dg_buf_measure_range(b, first, (size_t)((c + n - 1) / b->page) - first + 1);
-		while (done < n) {
-			uint64_t off = o->offset + c + done;
-			uint64_t t = dg_now_us();
-			struct iovec iov[MAX_IOV];
-			ssize_t w;
-
-			if (vec)
-				w = pwritev(fd, iov,
-					    split_iov(b->map + c + done, n - done,
-						      o->dio_align, iov), (off_t)off);
-			else
-				w = pwrite(fd, b->map + c + done, n - done, (off_t)off);
-			r->write_us += dg_now_us() - t;
-			calls++;
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				int err = w < 0 ? errno : EIO;
-
-				close(fd);
-				return dg_write_failed(err, off, r);
-			}
-			if ((size_t)w < n - done)
-				shorts++;
-			done += (size_t)w;
+		v = dg_write_range(o, b, fd, c, n, vec ? write_vec : write_psync, &wc, r);
+		if (v) {
+			close(fd);
+			return v;
 		}
 	}
-	snprintf(extra, sizeof(extra), "\"write_calls\":%u,\"short_writes\":%u", calls,
-		 shorts);
+	snprintf(extra, sizeof(extra), "\"write_calls\":%u,\"short_writes\":%u", wc.calls,
+		 wc.shorts);
 	r->extra_json = extra;
-	c = (uint64_t)dg_iter_verify(o, fd, b, run_id, iteration, r);
+	v = dg_iter_verify(o, fd, b, run_id, iteration, r);
 	close(fd);
-	return (int)c;
+	return v;
 }
 
 int main(int argc, char **argv)

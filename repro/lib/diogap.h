@@ -257,6 +257,20 @@ void dg_iter_prepare(const struct dg_opts *o, unsigned iteration,
 /* A write call failed with err at file offset off: BROKEN (ENOSPC and
  * EDQUOT are named as a full scratch filesystem, never FAIL). */
 int dg_write_failed(int err, uint64_t off, struct dg_result *r);
+/* One synchronous write call: write p[0, n) at file offset off (an
+ * O_APPEND writer ignores off); returns what write(2) returns. */
+typedef ssize_t (*dg_write_fn)(const struct dg_opts *o, int fd, char *p,
+			       size_t n, uint64_t off);
+struct dg_write_count {
+	unsigned calls, shorts;
+};
+/* Write buffer bytes [c, c+n) (file offset o->offset + c) by calling fn
+ * until all are written: residency of those pages measured right before,
+ * EINTR retried, a short write counted and continued, the calls' time
+ * added to r->write_us. 0, or dg_write_failed()'s verdict (fd left open). */
+int dg_write_range(const struct dg_opts *o, struct dg_buf *b, int fd,
+		   uint64_t c, size_t n, dg_write_fn fn,
+		   struct dg_write_count *wc, struct dg_result *r);
 /* Predict from b->seen, read back, classify, FIEMAP, st_size against
  * r->size_expected (0: offset + size), set verdict, diag, verify_us. */
 int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,

@@ -56,6 +56,32 @@ int dg_write_failed(int err, uint64_t off, struct dg_result *r)
 	return DG_BROKEN;
 }
 
+int dg_write_range(const struct dg_opts *o, struct dg_buf *b, int fd,
+		   uint64_t c, size_t n, dg_write_fn fn,
+		   struct dg_write_count *wc, struct dg_result *r)
+{
+	size_t done = 0, first = (size_t)(c / b->page);
+
+	/* truth right before this call: an earlier call's fault-in may have
+	 * mapped some of these pages */
+	dg_buf_measure_range(b, first, (size_t)((c + n - 1) / b->page) - first + 1);
+	while (done < n) {
+		uint64_t off = o->offset + c + done, t = dg_now_us();
+		ssize_t w = fn(o, fd, b->map + c + done, n - done, off);
+
+		r->write_us += dg_now_us() - t;
+		wc->calls++;
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return dg_write_failed(w < 0 ? errno : EIO, off, r);
+		if ((size_t)w < n - done)
+			wc->shorts++;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 static void describe_gaps(const struct dg_result *r, size_t bad, char *out,
 			  size_t n)
 {
