@@ -45,6 +45,15 @@ kill_our_vms() {
 	for p in $(our_vms); do kill -KILL "$p" 2>/dev/null || true; done
 }
 
+# vm_test_setup: T, a temporary directory, removed at exit with this
+# test's own scratch root (DIOGAP_SCRATCH) and every VM booted from it.
+vm_test_setup() {
+	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
+	on_exit rm -rf "$T"
+	on_exit rm -rf "$DIOGAP_SCRATCH"
+	on_exit kill_our_vms
+}
+
 t_done() {
 	echo "$t_pass passed, $t_fail failed"
 	((t_fail == 0))

@@ -17,13 +17,8 @@ export DIOGAP_SCRATCH=/var/tmp/diogap-test-run-vm.$$
 T=''
 
 setup() {
-	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
-	on_exit rm -rf "$T"
-	on_exit rm -rf "$DIOGAP_SCRATCH"
-	on_exit kill_our_vms
+	vm_test_setup
 }
-
-
 
 # per_kernel OUT RELEASE: checks on one kernel's directory.
 # shellcheck disable=SC2016 # jq programs, not shell

@@ -21,10 +21,7 @@ export DIOGAP_SCRATCH=/var/tmp/diogap-test-run-vm.$$
 T=''
 
 setup() {
-	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
-	on_exit rm -rf "$T"
-	on_exit rm -rf "$DIOGAP_SCRATCH"
-	on_exit kill_our_vms
+	vm_test_setup
 	make -s -C "$DIOGAP_ROOT"
 	vmk_resolve "$PKG" # fetches and unpacks the package once
 	SWEEP2=$(sweep two 20 'fault = first all')
