@@ -44,7 +44,10 @@ sweep_check_value() {
 		repro)
 			[[ -r $DIOGAP_ROOT/repro/$v.c ]] || die "$where: repro: no reproducer '$v' in repro/" ;;
 		buffer)
-			[[ $v =~ ^(memfd|anon|file:.+)$ ]] || die "$where: buffer: '$v' is not memfd, anon or file:PATH" ;;
+			# A sweep may write nowhere but the scratch filesystem: "file" is
+			# a new file there (the reproducer's target directory).
+			[[ $v != file:* ]] || die "$where: buffer: '$v' would write outside the scratch filesystem; use 'file' (a new file on the scratch btrfs)"
+			[[ $v =~ ^(memfd|anon|file)$ ]] || die "$where: buffer: '$v' is not memfd, anon or file" ;;
 		fault)
 			[[ $v =~ ^(first|none|all|stride:[1-9][0-9]*|random:[0-9]+:[0-9]+|pages:[0-9,-]+)$ ]] ||
 				die "$where: fault: '$v' is not a fault pattern" ;;

@@ -21,8 +21,8 @@ FILEFIXED='.params.buffer != "memfd" and .params["fixed-buffers"] == true'
 
 # The sweep of the two-kernel run. dio-partial-write at offset 512 is not
 # DIO-aligned: the reproducer refuses it (BROKEN). Fixed buffers backed by a
-# file on the btrfs under test (the guest mounts it at /mnt/scratch) cannot
-# be registered with io_uring: SKIP. fault=first on the buggy kernel: FAIL.
+# file on the btrfs under test (buffer = file) cannot be registered with
+# io_uring: SKIP. fault=first on the buggy kernel: FAIL.
 SWEEP_TEXT='name = report-test
 repro = dio-partial-write dio-uring-write
 size = 1M
@@ -37,7 +37,7 @@ dio-partial-write.offset = 0 512
 dio-uring-write.fault = first
 dio-uring-write.chunk = 256K
 dio-uring-write.qd = 4
-dio-uring-write.buffer = memfd file:/mnt/scratch
+dio-uring-write.buffer = memfd file
 dio-uring-write.fixed_buffers = 0 1'
 
 setup() {

@@ -203,7 +203,14 @@ matrix() {
 			"$BIN/dio-partial-write" --size "$size" --buffer anon "$mnt"
 		expect_pass "$label partial $size first file" \
 			"$BIN/dio-partial-write" --size "$size" --buffer "file:$DG_RUN_DIR" "$mnt"
+		expect_pass "$label partial $size first file in the target" \
+			"$BIN/dio-partial-write" --size "$size" --buffer file "$mnt"
 	done
+	if [[ -z $(find "$mnt" -name 'diogap-buf.*') ]]; then
+		ok "$label --buffer file leaves no buffer file behind"
+	else
+		not_ok "$label --buffer file left $(find "$mnt" -name 'diogap-buf.*' | head -n 1)"
+	fi
 	# several write calls, offsets, the generic/362 shape
 	expect_pass "$label partial 1M chunk 64K first" \
 		"$BIN/dio-partial-write" --size 1M --chunk 64K --iterations 2 "$mnt"
@@ -265,7 +272,7 @@ bad_inputs() {
 	expect_exit 2 "bad: pattern pages backwards" "backwards" "$r" --fault pages:5-3 "$mnt"
 	expect_exit 2 "bad: pattern pages out of range" "outside the buffer" "$r" --size 64K --fault pages:16 "$mnt"
 	expect_exit 2 "bad: pattern pages empty" "pages:" "$r" --fault pages: "$mnt"
-	expect_exit 2 "bad: buffer kind" "memfd, anon or file" "$r" --buffer heap "$mnt"
+	expect_exit 2 "bad: buffer kind" "memfd, anon, file or file:PATH" "$r" --buffer heap "$mnt"
 	expect_exit 2 "bad: buffer file exists" "exists" "$r" --buffer "file:$file" "$mnt"
 	expect_exit 2 "bad: iterations 0" "--iterations" "$r" --iterations 0 "$mnt"
 	expect_exit 2 "bad: seed not a number" "--seed" "$r" --seed x "$mnt"

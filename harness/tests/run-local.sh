@@ -57,6 +57,26 @@ test_malformed_sweep() {
 	f=$(sweep badval 'repro = dio-partial-write' 'fault = sometimes')
 	"$RUN" --sweep "$f" --out "$T/bad" >"$T/bad.log" 2>&1 || rc=$?
 	check_eq "nonsense fault pattern in a sweep exits 2" 2 "$rc"
+	rc=0
+	f=$(sweep outside 'repro = dio-partial-write' "buffer = file:$T/outside")
+	"$RUN" --sweep "$f" --out "$T/bad" >"$T/bad.log" 2>&1 || rc=$?
+	check_eq "a buffer file outside the scratch filesystem is refused (exit 2)" 2 "$rc"
+	check "the message says why" grep -q "would write outside the scratch filesystem" "$T/bad.log"
+	check "and nothing was written there" test ! -e "$T/outside"
+}
+
+# Every case SKIP: exit 4. io_uring cannot register fixed buffers backed by
+# a file on btrfs ("buffer = file": a new file on the scratch filesystem).
+test_all_skip() {
+	local f rc=0 out=$T/skip
+	f=$(sweep skip 'repro = dio-uring-write' 'size = 1M' 'fault = all' 'buffer = file' \
+		'fixed_buffers = 1' 'qd = 1 4' 'timeout = 60' 'image_size = 256M')
+	"$RUN" --sweep "$f" --out "$out" >"$T/skip.log" 2>&1 || rc=$?
+	check_eq "a sweep whose every case SKIPs exits 4" 4 "$rc"
+	check_eq "both cases SKIP" "SKIP SKIP" "$(jq -r .verdict "$out/results.jsonl" | paste -sd' ')"
+	check "the reason names the file-backed buffer" \
+		jq -se 'all(.reason | test("file-backed memory"))' "$out/results.jsonl"
+	check "no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
 }
 
 test_refused_scratch() {
@@ -139,6 +159,7 @@ main() {
 	test_malformed_sweep
 	test_refused_scratch
 	test_clean_run
+	test_all_skip
 	test_resume
 	test_full_fs
 	test_sigint

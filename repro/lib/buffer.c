@@ -47,17 +47,20 @@ static void write_all(int fd, const char *p, size_t len)
 
 static int open_backing(struct dg_buf *b, const struct dg_opts *o)
 {
+	const char *dir;
 	struct stat st;
 	int fd;
 
 	if (o->buf == DG_BUF_MEMFD)
 		return CHECK_SYS(memfd_create("diogap-buf", MFD_CLOEXEC));
-	/* DG_BUF_FILE: a new file, or a new temporary file inside a directory */
-	if (stat(o->buf_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		size_t n = strlen(o->buf_path) + 32;
+	/* DG_BUF_FILE: a new file, or a new temporary file inside a directory
+	 * (the target directory for plain "file") */
+	dir = o->buf_path ? o->buf_path : o->target;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+		size_t n = strlen(dir) + 32;
 
 		b->tmp_path = dg_xmalloc(n);
-		snprintf(b->tmp_path, n, "%s/diogap-buf.XXXXXX", o->buf_path);
+		snprintf(b->tmp_path, n, "%s/diogap-buf.XXXXXX", dir);
 		fd = CHECK_SYS(mkostemp(b->tmp_path, O_CLOEXEC));
 	} else {
 		b->tmp_path = strdup(o->buf_path);

@@ -62,7 +62,7 @@ struct dg_opts {
 	uint64_t chunk;        /* --chunk, bytes per write call; 0 = size */
 	const char *fault;     /* --fault PATTERN, default "first" */
 	enum dg_buf_kind buf;  /* --buffer memfd|anon|file:PATH */
-	const char *buf_path;  /* PATH of file:PATH */
+	const char *buf_path;  /* PATH of file:PATH; NULL for "file" (in target) */
 	const char *engine;    /* --engine, reproducer-specific, may be NULL */
 	unsigned qd;           /* --qd, io_uring writes in flight */
 	bool fixed_buffers;    /* --fixed-buffers */
@@ -104,6 +104,9 @@ void dg_opts_file(struct dg_opts *o, int fd);
 bool dg_takes_param(const struct dg_repro *rp, const char *key);
 /* "memfd", "anon" or "file:" (followed by buf_path where printed). */
 const char *dg_buf_kind_name(enum dg_buf_kind k);
+/* The --buffer argument that gives this buffer again: "memfd", "anon",
+ * "file" (a new file in the target directory) or "file:PATH" (in out). */
+const char *dg_buf_arg(const struct dg_opts *o, char *out, size_t n);
 
 /* ---- fault patterns and residency (fault.c, buffer.c) --------------------
  * PATTERN: first | none | all | stride:N | random:SEED:PCT | pages:LIST

@@ -145,6 +145,16 @@ const char *dg_buf_kind_name(enum dg_buf_kind k)
 	return k == DG_BUF_MEMFD ? "memfd" : k == DG_BUF_ANON ? "anon" : "file:";
 }
 
+const char *dg_buf_arg(const struct dg_opts *o, char *out, size_t n)
+{
+	if (o->buf != DG_BUF_FILE)
+		return dg_buf_kind_name(o->buf);
+	if (!o->buf_path)
+		return "file";
+	snprintf(out, n, "file:%s", o->buf_path);
+	return out;
+}
+
 static bool engine_ok(const char *list, const char *e)
 {
 	size_t n = strlen(e);
@@ -319,7 +329,8 @@ static void usage(const struct dg_repro *rp)
 	       "  --describe          print the reproducer's header block\n",
 	       rp->name);
 	if (dg_takes_param(rp, "buffer"))
-		printf("  --buffer KIND       memfd|anon|file:PATH (PATH new, or a directory)\n");
+		printf("  --buffer KIND       memfd|anon|file|file:PATH (file: a new file in\n"
+		       "                      TARGET_DIR; PATH: a new file, or a directory)\n");
 	if (dg_takes_param(rp, "engine"))
 		printf("  --engine E          %s\n", rp->engines ? rp->engines : "");
 	if (dg_takes_param(rp, "qd"))
@@ -334,7 +345,7 @@ static void usage(const struct dg_repro *rp)
 
 static void build_argv_line(struct dg_opts *o, const char *argv0)
 {
-	char *p = o->argv_line;
+	char *p = o->argv_line, buf[PATH_MAX + 8];
 	size_t left = sizeof(o->argv_line);
 	int n;
 
@@ -353,8 +364,7 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 		ADD(" --chunk %" PRIu64, o->chunk);
 	ADD(" --fault %s", o->fault);
 	if (dg_takes_param(o->rp, "buffer"))
-		ADD(" --buffer %s%s", dg_buf_kind_name(o->buf),
-		    o->buf == DG_BUF_FILE ? o->buf_path : "");
+		ADD(" --buffer %s", dg_buf_arg(o, buf, sizeof(buf)));
 	if (o->engine)
 		ADD(" --engine %s", o->engine);
 	if (dg_takes_param(o->rp, "qd"))
@@ -422,6 +432,9 @@ static void parse_buffer(struct dg_opts *o, const char *v)
 		o->buf = DG_BUF_MEMFD;
 	} else if (!strcmp(v, "anon")) {
 		o->buf = DG_BUF_ANON;
+	} else if (!strcmp(v, "file")) {
+		o->buf = DG_BUF_FILE; /* a new file in the target directory */
+		o->buf_path = NULL;
 	} else if (!strncmp(v, "file:", 5) && v[5]) {
 		o->buf = DG_BUF_FILE;
 		o->buf_path = v + 5;
@@ -429,7 +442,7 @@ static void parse_buffer(struct dg_opts *o, const char *v)
 			dg_usage_error("--buffer %s: %s exists; give a new path or a directory",
 				       v, o->buf_path);
 	} else {
-		dg_usage_error("--buffer '%s' must be memfd, anon or file:PATH", v);
+		dg_usage_error("--buffer '%s' must be memfd, anon, file or file:PATH", v);
 	}
 }
 

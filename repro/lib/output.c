@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,9 +126,12 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 		  r->chunk_used ? r->chunk_used : o->chunk ? o->chunk : o->size);
 	dg_sb_printf(&j, ",\"fault\":");
 	dg_sb_str(&j, o->fault);
-	if (dg_takes_param(o->rp, "buffer"))
-		dg_sb_printf(&j, ",\"buffer\":\"%s%s\"", dg_buf_kind_name(o->buf),
-			  o->buf == DG_BUF_FILE ? o->buf_path : "");
+	if (dg_takes_param(o->rp, "buffer")) {
+		char buf[PATH_MAX + 8];
+
+		dg_sb_printf(&j, ",\"buffer\":");
+		dg_sb_str(&j, dg_buf_arg(o, buf, sizeof(buf)));
+	}
 	dg_sb_printf(&j, ",\"engine\":");
 	dg_sb_str(&j, o->engine);
 	if (dg_takes_param(o->rp, "qd"))
