@@ -134,6 +134,35 @@ test_usage() {
 	check_eq "unknown command: exit 2" 2 "$rc"
 }
 
+# run_cases (harness/lib/run-cases.sh) around a dg-case that breaks: the
+# case still gets an E record (BROKEN), and without dg-case at all the
+# stream says why (Z). mount and umount are stubs first in PATH: nothing
+# is mounted.
+test_runner_errors() {
+	local bin=$T/bin stub=$T/stub
+	mkdir -p "$bin" "$stub"
+	printf '#!/bin/sh
+exit 0
+' >"$stub/mount"
+	printf '#!/bin/sh
+exit 0
+' >"$stub/umount"
+	chmod +x "$stub/mount" "$stub/umount"
+	printf 'c1\tdio-partial-write\tdefaults\t30\t-\t--size 64K\n' >"$T/cases.tsv"
+	prog bin/dg-case 'echo "dg-case: broken on purpose" >&2; exit 2'
+	PATH=$stub:$PATH bash -c '. "$1"; run_cases "$2" "$3" /dev/null "$4" "$5"' _ \
+		"$DIOGAP_ROOT/harness/lib/run-cases.sh" "$T/cases.tsv" "$bin" "$T/mnt" "$T/rstream" \
+		>/dev/null 2>&1 || true
+	check "a dg-case that fails: the case ends BROKEN (E 2 runner-error)" \
+		grep -qx 'E c1 2 0 runner-error' "$T/rstream"
+	check "and the stream is closed (D)" grep -q '^D ' "$T/rstream"
+	rm -f "$bin/dg-case" "$T/rstream"
+	PATH=$stub:$PATH bash -c '. "$1"; run_cases "$2" "$3" /dev/null "$4" "$5"' _ \
+		"$DIOGAP_ROOT/harness/lib/run-cases.sh" "$T/cases.tsv" "$bin" "$T/mnt" "$T/rstream" || true
+	check "no dg-case: the stream says so (Z) and runs nothing" \
+		bash -c "grep -q '^Z - no $bin/dg-case' '$T/rstream' && ! grep -q '^S ' '$T/rstream'"
+}
+
 main() {
 	setup
 	test_records
@@ -141,6 +170,7 @@ main() {
 	test_kmsg
 	test_push
 	test_usage
+	test_runner_errors
 	t_done
 }
 
