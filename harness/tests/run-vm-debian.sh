@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # run-vm on Debian's two cloud kernel packages (6.1 and 6.12, both with the
 # fixes) with configs/sweeps/quick.conf, in one run: one boot per kernel,
-# 0 FAIL and > 0 PASS each, the run's layout, no VM left behind.
+# 0 FAIL and > 0 PASS each, the run's layout, no VM left behind. And a
+# kernel build directory whose btrfs is a module.
 set -euo pipefail
 
 # shellcheck source=harness/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=harness/tests/lib.sh
 . "$DIOGAP_ROOT/harness/tests/lib.sh"
+# shellcheck source=harness/lib/vm-kernel.sh
+. "$DIOGAP_ROOT/harness/lib/vm-kernel.sh"
 
 RUN=$DIOGAP_ROOT/harness/run-vm
 KERNELS=(linux-image-6.1.0-56-cloud-amd64 linux-image-6.12.117+deb12-cloud-amd64)
@@ -64,9 +67,49 @@ test_two_kernels() {
 	check "no scratch run dir left" test -z "$(find "$DIOGAP_SCRATCH" -maxdepth 1 -name 'run.*')"
 }
 
+# A kernel build directory with btrfs, virtio_blk =m (a distro config
+# built by the user): run-vm installs its modules with the tree's own
+# `make modules_install INSTALL_MOD_PATH=...` into its cache, once, and
+# packs them. The directory is made from the 6.1 package (its vmlinuz as
+# arch/x86/boot/bzImage, its config as .config, and a Makefile whose
+# modules_install installs that package's modules, as the kernel's does):
+# no kernel build for this test.
+test_builddir_modules() {
+	local dir=$T/kbuild out=$T/bd rc=0 rel=${RELEASES[0]} cached
+	vmk_resolve "${KERNELS[0]}"
+	mkdir -p "$dir/arch/x86/boot"
+	cp "$K_IMAGE" "$dir/arch/x86/boot/bzImage"
+	cp "$K_CONFIG" "$dir/.config"
+	printf '%s\n' 'modules_install:' \
+		"	mkdir -p \$(INSTALL_MOD_PATH)/lib/modules" \
+		"	cp -r $K_MODROOT/lib/modules/$rel \$(INSTALL_MOD_PATH)/lib/modules/" \
+		"	echo installed >>$dir/installs" >"$dir/Makefile"
+	# this test's image: a cache entry of an earlier run is removed first
+	cached=$DIOGAP_CACHE/vm/modtree/$rel-$(sha256sum "$K_IMAGE" | cut -c1-16)
+	rm -rf "$cached"
+	"$RUN" --kernel "$dir" --sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" --out "$out" \
+		>"$T/bd.log" 2>&1 || rc=$?
+	check_eq "build directory with btrfs=m: quick sweep exits 0" 0 "$rc"
+	((rc == 0)) || tail -n 20 "$T/bd.log" | sed 's/^/# /'
+	check "its modules were installed with the tree's make modules_install" \
+		grep -q "installing modules of $dir" "$T/bd.log"
+	check "meta.json: a builddir kernel, btrfs and virtio_blk packed as modules" \
+		jqe "$out/$rel/meta.json" '.kernel.kind == "builddir"
+		  and (.kernel.modules | index("btrfs")) and (.kernel.modules | index("virtio_blk"))'
+	check_eq "build directory: 0 FAIL, 0 BROKEN" 0 \
+		"$(jq -s 'map(select(.verdict == "FAIL" or .verdict == "BROKEN")) | length' "$out/results.jsonl")"
+	rc=0
+	"$RUN" --kernel "$dir" --sweep "$DIOGAP_ROOT/configs/sweeps/quick.conf" --out "$out.2" \
+		>"$T/bd2.log" 2>&1 || rc=$?
+	check_eq "build directory again: exits 0" 0 "$rc"
+	check_eq "the second run took the installed modules from the cache" 1 "$(grep -c . "$dir/installs")"
+	check "no VM left" no_vm_left
+}
+
 main() {
 	setup
 	test_two_kernels
+	test_builddir_modules
 	t_done
 }
 
