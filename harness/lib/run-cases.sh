@@ -13,7 +13,7 @@
 # once. B and D records open and close the stream; Z is a runner-level error.
 
 # dg_ms: milliseconds since boot, from /proc/uptime ("12.34"), without
-# starting a process. 1NN - 100 keeps a leading zero from meaning octal.
+# starting a process ("1" NN "0" - 1000: a leading zero is not octal).
 dg_ms() {
 	read -r _up _ </proc/uptime
 	echo $((${_up%.*} * 1000 + 1${_up#*.}0 - 1000))
