@@ -30,18 +30,23 @@ log_of() { sed -n 's/.*log: \(\/[^ )]*\).*/\1/p' "$1" | tail -n 1; }
 tree_of() { sed -n 's/^== tree: //p' "$1"; }
 odir_of() { sed -n 's/^== build dir: //p' "$1"; }
 
-# marker_patch FILE FILE_IN_TREE TEXT: a patch adding a string constant that
-# ends up in vmlinux. The hunk's context is the first line of the file as
-# shipped in 6.1.192 (an SPDX line).
-marker_patch() {
+# line_patch FILE FILE_IN_TREE LINE: a patch adding LINE after the first
+# line of FILE_IN_TREE as shipped in 6.1.192 (an SPDX line).
+line_patch() {
 	cat >"$1" <<EOF
 --- a/$2
 +++ b/$2
 @@ -1,2 +1,3 @@
  // SPDX-License-Identifier: GPL-2.0
-+static const char diogap_test_marker[] __attribute__((used)) = "$3";
++$3
  /*
 EOF
+}
+
+# marker_patch FILE FILE_IN_TREE TEXT: a patch adding a string constant that
+# ends up in vmlinux.
+marker_patch() {
+	line_patch "$1" "$2" "static const char diogap_test_marker[] __attribute__((used)) = \"$3\";"
 }
 
 # lacks PATTERN PATH...: no file under PATH contains PATTERN.
@@ -76,13 +81,8 @@ test_usage_errors() {
 test_patch_does_not_apply() {
 	local p=$T/bad.patch rc=0 logf out
 	# First hunk fits, second does not: nothing may be applied.
-	cat >"$p" <<EOF
---- a/fs/btrfs/inode.c
-+++ b/fs/btrfs/inode.c
-@@ -1,2 +1,3 @@
- // SPDX-License-Identifier: GPL-2.0
-+/* diogap-test-$NONCE */
- /*
+	line_patch "$p" fs/btrfs/inode.c "/* diogap-test-$NONCE */"
+	cat >>"$p" <<EOF
 --- a/fs/btrfs/file.c
 +++ b/fs/btrfs/file.c
 @@ -1,2 +1,3 @@
@@ -172,14 +172,7 @@ test_switch_patch_sets() {
 
 test_broken_build() {
 	local p=$T/err.patch rc=0 out logf
-	cat >"$p" <<EOF
---- a/fs/btrfs/props.c
-+++ b/fs/btrfs/props.c
-@@ -1,2 +1,3 @@
- // SPDX-License-Identifier: GPL-2.0
-+#error diogap-test-$NONCE
- /*
-EOF
+	line_patch "$p" fs/btrfs/props.c "#error diogap-test-$NONCE"
 	out=$("$BK" --source "$SRC" --config "$FRAG" --patch "$p" 2>"$T/err.err") || rc=$?
 	check_eq "a build that fails exits 2" 2 "$rc"
 	check_eq "... and prints no kernel path" "" "$out"
