@@ -119,6 +119,8 @@ test_sigint() {
 	check "after SIGINT: no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
 	check "after SIGINT: no scratch run dir left" \
 		test -z "$(find "$DIOGAP_SCRATCH" -maxdepth 1 -name 'run.*' 2>/dev/null)"
+	check "after SIGINT: no runner temporary dir left in ${TMPDIR:-/tmp}" \
+		test ! -e "${TMPDIR:-/tmp}/diogap-case.$pid"
 }
 
 test_sigkill_then_rerun() {
