@@ -86,7 +86,6 @@ run_cases() {
 	DG_TMP=${TMPDIR:-/tmp}/diogap-case.$$
 	DG_STUCK=0
 	DG_TOKEN=$$.$(dg_ms)
-	mkdir -p "$DG_TMP" "$DG_MNT"
 	_cur=
 	_n=0
 	dg_emit "B - $(uname -r)"
@@ -96,6 +95,7 @@ run_cases() {
 		dg_flush_now
 		return 0
 	fi
+	mkdir -p "$DG_TMP" "$DG_MNT"
 	dg_flush_now
 	_tab=$(printf '\t')
 	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args; do

@@ -150,17 +150,21 @@ exit 0
 	chmod +x "$stub/mount" "$stub/umount"
 	printf 'c1\tdio-partial-write\tdefaults\t30\t-\t--size 64K\n' >"$T/cases.tsv"
 	prog bin/dg-case 'echo "dg-case: broken on purpose" >&2; exit 2'
-	PATH=$stub:$PATH bash -c '. "$1"; run_cases "$2" "$3" /dev/null "$4" "$5"' _ \
+	mkdir -p "$T/tmp"
+	TMPDIR=$T/tmp PATH=$stub:$PATH bash -c '. "$1"; run_cases "$2" "$3" /dev/null "$4" "$5"' _ \
 		"$DIOGAP_ROOT/harness/lib/run-cases.sh" "$T/cases.tsv" "$bin" "$T/mnt" "$T/rstream" \
 		>/dev/null 2>&1 || true
 	check "a dg-case that fails: the case ends BROKEN (E 2 runner-error)" \
 		grep -qx 'E c1 2 0 runner-error' "$T/rstream"
 	check "and the stream is closed (D)" grep -q '^D ' "$T/rstream"
 	rm -f "$bin/dg-case" "$T/rstream"
-	PATH=$stub:$PATH bash -c '. "$1"; run_cases "$2" "$3" /dev/null "$4" "$5"' _ \
+	mkdir -p "$T/tmp"
+	TMPDIR=$T/tmp PATH=$stub:$PATH bash -c '. "$1"; run_cases "$2" "$3" /dev/null "$4" "$5"' _ \
 		"$DIOGAP_ROOT/harness/lib/run-cases.sh" "$T/cases.tsv" "$bin" "$T/mnt" "$T/rstream" || true
 	check "no dg-case: the stream says so (Z) and runs nothing" \
 		bash -c "grep -q '^Z - no $bin/dg-case' '$T/rstream' && ! grep -q '^S ' '$T/rstream'"
+	check "run_cases leaves no temporary directory behind" \
+		test -z "$(find "$T/tmp" -mindepth 1 2>/dev/null)"
 }
 
 main() {
