@@ -91,12 +91,12 @@ clean:
 # ---- harness: the main job, test suites, benchmarks ------------------------
 # `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
 SWEEP ?= configs/sweeps/default.conf
-.PHONY: run check help bench check-run-local check-kernels check-hang check-lint
+.PHONY: run check help bench check-run-local check-errors check-kernels check-hang check-lint
 run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro runner run-local hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro runner run-local errors hang build-kernel run-vm kernels hang-vm report bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
@@ -109,6 +109,10 @@ check-runner: tools
 
 check-run-local: reproducers
 	harness/tests/run-local.sh
+
+# Every entry point, failing where no one planned: exit 2, never 1.
+check-errors: reproducers
+	harness/tests/internal-error.sh
 
 check-hang: reproducers
 	harness/tests/repro-hang.sh $(BUILD)

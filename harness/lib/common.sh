@@ -107,6 +107,51 @@ trap dg_exit_trap EXIT
 trap 'dg_run_cleanups; exit 130' INT
 trap 'dg_run_cleanups; exit 143' TERM
 
+# Unexpected failures. Exit 1 means "corruption seen" to every user and to
+# `git bisect run`, so a command that fails under `set -e` (or a missing
+# tool, an unbound variable) must never end a script with its own code:
+# the ERR trap makes it exit 2 (BROKEN) with one line
+#   SCRIPT: internal error at FILE:LINE: COMMAND (exit N)
+# after running the finishers registered with on_internal_error (a script
+# with a results directory closes it there). Only a verdict computed from
+# results may exit 1, with an explicit `exit`.
+#
+# errtrace (-E) hands the trap to functions and subshells. It acts only
+# where errexit is on, so a failure inside $(...) (where bash turns -e off)
+# or in an `if`/`||` context behaves as before. A subshell that fails
+# notes its line in DG_ERR_NOTE and exits with the command's code; the
+# top level, failing in turn, prints the innermost note.
+set -E
+DG_ERR_NOTE=${TMPDIR:-/tmp}/diogap-err.$$
+DG_INTERNAL_ERROR=
+dg_finishers=()
+on_internal_error() {
+	local cmd
+	printf -v cmd '%q ' "$@"
+	dg_finishers+=("$cmd")
+}
+dg_internal_error() {
+	local rc=$? msg i
+	[[ $- == *e* ]] || return 0
+	trap - ERR
+	msg="$dg_prog: internal error at ${BASH_SOURCE[1]:-$0}:${BASH_LINENO[0]}: ${BASH_COMMAND} (exit $rc)"
+	if ((BASH_SUBSHELL > 0)); then
+		[[ -s $DG_ERR_NOTE ]] || printf '%s\n' "$msg" >"$DG_ERR_NOTE" 2>/dev/null || true
+		exit "$rc"
+	fi
+	[[ -s $DG_ERR_NOTE ]] && msg=$(<"$DG_ERR_NOTE")
+	rm -f "$DG_ERR_NOTE"
+	DG_INTERNAL_ERROR=${msg#"$dg_prog: "}
+	printf '%s\n' "$msg" >&2
+	set +e
+	for ((i = 0; i < ${#dg_finishers[@]}; i++)); do
+		eval "${dg_finishers[i]}" >&2 || true
+	done
+	exit "$DG_BROKEN"
+}
+trap dg_internal_error ERR
+on_exit rm -f "$DG_ERR_NOTE"
+
 # sha of the project checkout, for meta.json.
 project_commit() {
 	git -C "$DIOGAP_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown

@@ -45,3 +45,36 @@ runinfo_meta_local() {
 		  btrfs_progs: $btrfs_progs, project_commit: $commit, date: $date}' \
 		>"$1/meta.json"
 }
+
+# runinfo_note_reason OUT REASON: meta.json says why the run ended early
+# (made when the run had not written one yet).
+runinfo_note_reason() {
+	local meta=$1/meta.json tmp
+	[[ -d $1 ]] || return 0
+	tmp=$(mktemp "$meta.XXXXXX") || return 0
+	if [[ -s $meta ]]; then
+		jq --arg r "$2" '.reason = $r' "$meta" >"$tmp"
+	else
+		jq -n --arg r "$2" '{reason: $r}' >"$tmp"
+	fi && mv "$tmp" "$meta"
+	rm -f "$tmp"
+}
+
+# runinfo_abort OUT STREAM LABEL: an internal error (common.sh) ends the
+# run: the kernel's results directory OUT, if it was started
+# (results_init), is finished with every case that never ended BROKEN
+# for that reason, and meta.json names it. Needs results.sh.
+runinfo_abort() {
+	[[ -n $1 && -d $1 ]] || return 0
+	[[ -f $1/.done ]] && results_finish "$1" "$2" "$3" "$DG_INTERNAL_ERROR"
+	runinfo_note_reason "$1" "$DG_INTERNAL_ERROR"
+}
+
+# runinfo_abort_combined OUT: the same for a run of several kernels, one
+# subdirectory each: OUT/results.jsonl and summary.md from what they hold.
+runinfo_abort_combined() {
+	[[ -n $1 && -d $1 ]] || return 0
+	cat "$1"/*/results.jsonl >"$1/results.jsonl" 2>/dev/null || true
+	results_summary "$1"
+	runinfo_note_reason "$1" "$DG_INTERNAL_ERROR"
+}

@@ -54,7 +54,9 @@ vm_test_setup() {
 	on_exit kill_our_vms
 }
 
+# t_done: the closing line, and the suite's exit: 1 when a check failed
+# (an explicit exit: a bare false would be an internal error, common.sh).
 t_done() {
 	echo "$t_pass passed, $t_fail failed"
-	((t_fail == 0))
+	((t_fail == 0)) || exit 1
 }

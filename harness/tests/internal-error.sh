@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# No stray exit 1: every harness entry point, made to fail somewhere no
+# one planned for (a PATH shim makes one tool fail), exits 2 (BROKEN) with
+# one line "SCRIPT: internal error at FILE:LINE: COMMAND (exit N)", never 1
+# (which means "corruption seen" to users and to git bisect run);
+# bisect-step turns it into 125 (skip). run-local also finishes what it
+# recorded: every case BROKEN with the reason, summary.md, meta.json.
+# Nothing here boots a VM or builds a kernel: each failure comes before.
+set -euo pipefail
+
+# shellcheck source=harness/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=harness/tests/lib.sh
+. "$DIOGAP_ROOT/harness/tests/lib.sh"
+
+H=$DIOGAP_ROOT/harness
+export DIOGAP_SCRATCH=/var/tmp/diogap-test-internal-error
+T=
+
+setup() {
+	need_root
+	ensure_pkgs jq btrfs-progs git
+	T=$(mktemp -d /var/tmp/diogap-t.XXXXXX)
+	on_exit rm -rf "$T"
+	on_exit rm -rf "$DIOGAP_SCRATCH"
+	make -s -C "$DIOGAP_ROOT" reproducers
+	: >"$T/fake-bzImage"
+	git init -q "$T/tree"
+	git -C "$T/tree" -c user.name=t -c user.email=t@t commit -q --allow-empty -m base
+	mkdir -p "$T/lava"
+	echo '{"labels": ["k1"]}' >"$T/lava/export.json"
+}
+
+# shim CMD [MATCH]: a directory whose CMD fails (exit 1), always or only
+# when its arguments contain MATCH; otherwise it runs the real CMD.
+shim() {
+	local dir=$T/shim-$1 real
+	real=$(command -v "$1")
+	mkdir -p "$dir"
+	cat >"$dir/$1" <<EOF
+#!/bin/sh
+case "\$*" in
+*"${2:-}"*) echo "test shim: $1 \$* fails" >&2; exit 1 ;;
+esac
+exec $real "\$@"
+EOF
+	chmod +x "$dir/$1"
+	echo "$dir"
+}
+
+# injected WANT_RC CMD SCRIPT ARGS...: run harness/SCRIPT with the shim for
+# CMD first on PATH; check its exit code and its one internal-error line.
+injected() {
+	local want=$1 cmd=$2 script=$3 rc=0 err dir
+	shift 3
+	dir=$(shim "$cmd")
+	PATH=$dir:$PATH timeout 300 "$H/$script" "$@" >"$T/$script.out" 2>"$T/$script.err" \
+		</dev/null || rc=$?
+	check_eq "$script, $cmd failing: exit $want" "$want" "$rc"
+	err=$(grep -E "^[a-z-]+: internal error at [^:]+:[0-9]+: .* \(exit [0-9]+\)$" "$T/$script.err" |
+		head -n 1) || true
+	check "$script, $cmd failing: says 'internal error at FILE:LINE: COMMAND (exit N)'" \
+		test -n "$err"
+	[[ -n $err ]] || sed 's/^/#   /' "$T/$script.err" | tail -n 5
+}
+
+# run-local with the scratch mount's work directory impossible to make: the
+# case runner fails after the run began; what was recorded is finished.
+test_run_local() {
+	local dir rc=0 out=$T/rl sweep=$T/tiny.conf n
+	printf '%s\n' 'repro = dio-partial-write' 'size = 64K' 'fault = first all' \
+		'buffer = memfd' 'image_size = 256M' 'timeout = 30' >"$sweep"
+	dir=$(shim mkdir /mnt/work)
+	PATH=$dir:$PATH "$H/run-local" --sweep "$sweep" --out "$out" >"$T/rl.out" 2>"$T/rl.err" || rc=$?
+	check_eq "run-local, mkdir failing in the runner: exit 2" 2 "$rc"
+	check "run-local: one internal-error line naming run-cases.sh" \
+		grep -qE '^run-local: internal error at .*run-cases\.sh:[0-9]+: mkdir .*\(exit 1\)$' "$T/rl.err"
+	n=$(grep -c . "$out/cases.tsv" || true)
+	check_eq "run-local: a results line for each of the $n cases" "$n" \
+		"$(grep -c . "$out/results.jsonl" || true)"
+	check "run-local: every case BROKEN with the internal error as its reason" \
+		jqe "$out/results.jsonl" -s 'length > 0 and all(.verdict == "BROKEN" and (.reason | test("internal error at")))'
+	check "run-local: summary.md written" test -s "$out/summary.md"
+	check "run-local: ktap.txt closed with totals" grep -q '^# Totals:' "$out/ktap.txt"
+	check "run-local: meta.json names the reason" jqe "$out/meta.json" '.reason | test("internal error at .*mkdir")'
+	check "run-local: no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
+}
+
+test_entry_points() {
+	local tree=$T/tree
+	injected 2 realpath run-vm --kernel "$T/fake-bzImage" --out "$T/vm"
+	injected 2 realpath run-lava --convert-only "$T/lava"
+	injected 2 realpath check-kernels --variant stock-6.1 --out "$T/ck"
+	injected 2 realpath validate-fix --kernel "$T/fake-bzImage" --kernel "$T/fake-bzImage" \
+		--repro dio-partial-write --args "--size 1M" --out "$T/vf"
+	injected 2 realpath report "$T"
+	injected 2 realpath export-lava --kernel "$T/fake-bzImage" --out "$T/el"
+	injected 2 realpath bisect --tree "$tree" --good HEAD --bad HEAD \
+		--repro dio-partial-write --args "--size 1M" --out "$T/bi"
+	# git bisect run reads 2 as "bad": bisect-step says skip instead.
+	injected 125 realpath bisect-step --tree "$tree" --repro dio-partial-write \
+		--args "--size 1M" --out "$T/bs"
+	injected 2 sha256sum build-kernel --source linux-source-6.1
+	injected 2 mktemp bench-vm --kernel "$T/fake-bzImage"
+	injected 2 mktemp bench-kernel
+	injected 2 mktemp bench-detect
+	injected 2 mktemp bench-lava --kernel "$T/fake-bzImage"
+	injected 2 flock bench-bisect
+	injected 2 realpath bench-repro
+}
+
+main() {
+	setup
+	test_run_local
+	test_entry_points
+	t_done
+}
+
+main "$@"
