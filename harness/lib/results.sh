@@ -174,6 +174,19 @@ results_summary() {
 	(map(select(.splats | length > 0)) | if length > 0 then "## Kernel splats\n" else empty end),
 	(.[] | select(.splats | length > 0) | "- \(.case): \(.splats[0])")
 	' "$dir/results.jsonl" >"$dir/summary.md"
+	results_caps_line "$dir" >>"$dir/summary.md"
+}
+
+# results_caps_line DIR: what the kernel lacks of what the reproducers use,
+# from DIR/meta.json's capabilities (runinfo_caps), one line; nothing
+# when meta.json has none.
+results_caps_line() {
+	[[ -f $1/meta.json ]] || return 0
+	jq -r '.capabilities // empty | "\nKernel capabilities: page size \(.page_size // "?"); " + (
+		if .error then .error
+		elif (.missing | length) == 0 then "nothing the reproducers use is missing"
+		else "missing " + (.missing | map("\(.what) (\(.option))") | join(", ")) end)' \
+		"$1/meta.json" 2>/dev/null || true
 }
 
 # results_exit DIR: the run's exit code from DIR/results.jsonl: 1 any FAIL,

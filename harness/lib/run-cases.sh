@@ -9,6 +9,7 @@
 # (repro/tools/dg-case.c) marks the kernel log, runs BIN_DIR/REPRO with its
 # timeout and appends to STREAM:
 #   S id ms | J id json | O id text | K id kernel-line | E id exit ms [why]
+#   C - json: the kernel's capabilities (dg-case preflight), once
 # then dg_flush is called (if the caller defined it) so results leave at
 # once. B and D records open and close the stream; Z is a runner-level error.
 
@@ -96,6 +97,8 @@ run_cases() {
 		return 0
 	fi
 	mkdir -p "$DG_TMP" "$DG_MNT"
+	# what the kernel offers the reproducers, probed (dg-case preflight)
+	dg_emit "C - $("$DG_BIN/dg-case" preflight 2>/dev/null || echo '{"error": "preflight failed"}')"
 	dg_flush_now
 	_tab=$(printf '\t')
 	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args; do

@@ -78,3 +78,16 @@ runinfo_abort_combined() {
 	results_summary "$1"
 	runinfo_note_reason "$1" "$DG_INTERNAL_ERROR"
 }
+
+# runinfo_caps OUT STREAM: the kernel's capabilities (the runner's C record,
+# dg-case preflight) into OUT/meta.json as "capabilities" (results_summary
+# names what is missing in summary.md), then summary.md again.
+runinfo_caps() {
+	local caps tmp
+	caps=$(sed -n 's/^C - //p' "$2" 2>/dev/null | head -n 1)
+	[[ -n $caps ]] && jq -e . >/dev/null 2>&1 <<<"$caps" || caps='{"error": "no preflight record"}'
+	tmp=$(mktemp "$1/meta.json.XXXXXX")
+	jq --argjson c "$caps" '.capabilities = $c' "$1/meta.json" >"$tmp" && mv "$tmp" "$1/meta.json"
+	rm -f "$tmp"
+	[[ ! -f $1/results.jsonl ]] || results_summary "$1"
+}

@@ -18,6 +18,12 @@
  *   dg-case push --stream FILE --push DEV [--dmesg FILE]
  *       Copy the stream's new part to the results disk DEV (and with
  *       --dmesg, FILE into its kernel log area).
+ *   dg-case preflight
+ *       Print one JSON object: what this kernel offers the reproducers
+ *       (madvise, fadvise, pagemap, memfd, io_uring, sysrq, /dev/kmsg,
+ *       device mapper, drop_caches, page size, shmem THP) and, for each
+ *       missing piece, the kernel option that gives it. Probed by calling,
+ *       never guessed from a config: users hand us kernels we never saw.
  *
  * The results disk (read by harness/lib/vm.sh): sector 0 is the header
  * "DIOGAP-RESULTS-1\nlen L\ndmesg D\n"; the stream's L bytes follow from
@@ -37,7 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,7 +72,8 @@ static __attribute__((noreturn)) void usage(void)
 	fprintf(stderr,
 		"usage: dg-case run --stream FILE --id ID --seq N --timeout S --json FILE --out FILE\n"
 		"                   [--token T] [--push DEV] -- PROGRAM ARGS...\n"
-		"       dg-case push --stream FILE --push DEV [--dmesg FILE]\n");
+		"       dg-case push --stream FILE --push DEV [--dmesg FILE]\n"
+		"       dg-case preflight\n");
 	exit(DG_BROKEN);
 }
 
@@ -405,6 +414,130 @@ static int push(const struct args *a)
 	return 0;
 }
 
+/* ---- preflight: what the kernel offers ------------------------------------ */
+
+struct cap {
+	const char *name, *option; /* the kernel option that gives it, or NULL */
+	int have;                  /* 1 yes, 0 no */
+};
+
+static int probe_madvise(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int r;
+
+	if (p == MAP_FAILED)
+		return 0;
+	r = madvise(p, (size_t)page, MADV_NORMAL) == 0 || errno != ENOSYS;
+	munmap(p, (size_t)page);
+	return r;
+}
+
+static int probe_fadvise(void)
+{
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return 0;
+	/* returns the error number, never sets errno */
+	r = posix_fadvise(fd, 0, 0, POSIX_FADV_NORMAL) != ENOSYS;
+	close(fd);
+	return r;
+}
+
+static int probe_pagemap(void)
+{
+	uint64_t ent;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return 0;
+	r = pread(fd, &ent, sizeof(ent),
+		  (off_t)((uintptr_t)&ent / (uintptr_t)sysconf(_SC_PAGESIZE) * sizeof(ent))) ==
+	    (ssize_t)sizeof(ent);
+	close(fd);
+	return r;
+}
+
+static int probe_memfd(void)
+{
+	long fd = syscall(SYS_memfd_create, "dg-preflight", 0);
+
+	if (fd >= 0)
+		close((int)fd);
+	return fd >= 0 || errno != ENOSYS;
+}
+
+static int probe_io_uring(void)
+{
+	/* io_uring_setup(0, NULL): EINVAL or EFAULT where it exists; EPERM
+	 * where kernel.io_uring_disabled says no */
+	long r = syscall(425 /* __NR_io_uring_setup, the same on every arch */, 0, NULL);
+
+	return r >= 0 || (errno != ENOSYS && errno != EPERM);
+}
+
+static int can_open(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/* The [bracketed] word of a sysfs choice file, or "n/a". */
+static void sysfs_choice(const char *path, char *out, size_t n)
+{
+	char buf[256] = "", *a, *b;
+	FILE *f = fopen(path, "re");
+
+	snprintf(out, n, "n/a");
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f) && (a = strchr(buf, '[')) && (b = strchr(a, ']'))) {
+		*b = '\0';
+		snprintf(out, n, "%s", a + 1);
+	}
+	fclose(f);
+}
+
+static int preflight(void)
+{
+	struct cap caps[] = {
+		{ "madvise", "CONFIG_ADVISE_SYSCALLS", probe_madvise() },
+		{ "fadvise", "CONFIG_ADVISE_SYSCALLS", probe_fadvise() },
+		{ "pagemap", "CONFIG_PROC_PAGE_MONITOR", probe_pagemap() },
+		{ "memfd", "CONFIG_MEMFD_CREATE", probe_memfd() },
+		{ "io_uring", "CONFIG_IO_URING (or kernel.io_uring_disabled)", probe_io_uring() },
+		{ "sysrq", "CONFIG_MAGIC_SYSRQ", can_open("/proc/sysrq-trigger", O_WRONLY) },
+		{ "kmsg", "CONFIG_PRINTK", can_open("/dev/kmsg", O_RDONLY) },
+		{ "device_mapper", "CONFIG_BLK_DEV_DM (or module dm_mod)",
+		  can_open("/dev/mapper/control", O_RDWR) },
+		{ "drop_caches", "CONFIG_PROC_SYSCTL", access("/proc/sys/vm/drop_caches", W_OK) == 0 },
+	};
+	size_t i, n = sizeof(caps) / sizeof(caps[0]);
+	char thp[32];
+	int first = 1;
+
+	sysfs_choice("/sys/kernel/mm/transparent_hugepage/shmem_enabled", thp, sizeof(thp));
+	printf("{\"page_size\":%ld", sysconf(_SC_PAGESIZE));
+	for (i = 0; i < n; i++)
+		printf(",\"%s\":%s", caps[i].name, caps[i].have ? "true" : "false");
+	printf(",\"shmem_thp\":\"%s\",\"missing\":[", thp);
+	for (i = 0; i < n; i++) {
+		if (caps[i].have)
+			continue;
+		printf("%s{\"what\":\"%s\",\"option\":\"%s\"}", first ? "" : ",", caps[i].name,
+		       caps[i].option);
+		first = 0;
+	}
+	printf("]}\n");
+	return fflush(stdout) == 0 ? 0 : DG_BROKEN;
+}
+
 /* ---- options ------------------------------------------------------------- */
 
 /* the options that take a string, by name */
@@ -465,6 +598,8 @@ int main(int argc, char **argv)
 	signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap for us */
 	if (argc < 2)
 		usage();
+	if (!strcmp(argv[1], "preflight") && argc == 2)
+		return preflight();
 	parse(argc, argv, &a);
 	if (!strcmp(argv[1], "run")) {
 		if (!a.id || !a.seq || !a.timeout || !a.json || !a.out || !a.prog || !a.prog[0])
