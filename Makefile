@@ -91,7 +91,7 @@ clean:
 # ---- harness: the main job, test suites, benchmarks ------------------------
 # `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
 SWEEP ?= configs/sweeps/default.conf
-.PHONY: run check help bench check-run-local check-errors check-kernels check-hang check-lint
+.PHONY: run check help bench check-run-local check-errors check-mutants check-kernels check-hang check-lint
 run: deps
 	harness/run-local --sweep $(SWEEP)
 
@@ -109,6 +109,11 @@ check-runner: tools
 
 check-run-local: reproducers
 	harness/tests/run-local.sh
+
+# Deliberate breakages of the verdict path (configs/mutants/): each must
+# make some suite fail; prints which suite caught which mutant.
+check-mutants:
+	harness/check-mutants
 
 # Every entry point, failing where no one planned: exit 2, never 1.
 check-errors: reproducers
