@@ -379,7 +379,7 @@ main() {
 	fail_path "$mnt"
 	expect_pass "btrfs --nocow partial 1M first" "$BIN/dio-partial-write" --nocow "$mnt"
 	echo "$n_pass passed, $n_fail failed"
-	((n_fail == 0))
+	((n_fail == 0)) || exit 1
 }
 
 main "$@"

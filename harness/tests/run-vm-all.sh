@@ -26,7 +26,7 @@ main() {
 		p=$((p + ${c% *})) f=$((f + ${c#* }))
 	done
 	echo "$p passed, $f failed"
-	((f == 0))
+	((f == 0)) || exit 1
 }
 
 main "$@"
