@@ -162,6 +162,10 @@ rpt_html() {
 		echo '</style></head><body>'
 		printf '<h1>%s</h1><p>Generated %s by harness/report (diogap %s).</p>\n' \
 			"$(jq -rn --arg t "$title" '$t | @html')" "$(date -u +%FT%TZ)" "$(project_commit)"
+		if [[ -s $dir/fix-card.jsonl ]]; then
+			echo '<h2 id="fix-card">Fix card</h2><p>Which links of the fix chain (configs/chain.conf) each kernel has: <i>fixed</i> (every case PASSed), <i>missing</i> (FAILed with the link&#39;s signature), <i>open upstream</i> (the same, no fix exists), <i>not seen</i>, <i>unknown</i> (SKIP, BROKEN, not run).</p>'
+			rpt_jq -rs 'include "report"; html_card' "$dir/fix-card.jsonl"
+		fi
 		echo '<h2 id="summary">Summary</h2>'
 		# shellcheck disable=SC2016 # jq code, not shell
 		rpt_jq -rs --slurpfile m "$tmp/meta.json" 'include "report"; html_summary($m[0])' "$tmp/results.jsonl"

@@ -230,3 +230,25 @@ def heat_data($k):
     ($ys | to_entries[] | "#y \(.key) \(.value | gsub("[^A-Za-z0-9._-]"; "_"))"),
     ($c | group_by([.sz, .qd])[] | . as $grp | (map(select(.verdict == "FAIL")) | length) as $f
      | "\($xs | index([$grp[0].sz])) \($ys | index([$grp[0].qd])) \($f * 100 / ($grp | length) | floor) \($f) \($grp | length)");
+
+# The fix card (harness/fix-card's fix-card.jsonl, slurped): links down,
+# kernels across, each cell its state with the evidence on hover and below.
+def card_class: {"fixed": "PASS", "missing": "FAIL", "open upstream": "FAIL",
+  "not seen": "SKIP", "unknown": "BROKEN"}[.] // "BROKEN";
+def html_card:
+  (map(.kernel) | unique) as $ks
+  | (reduce .[].link as $x ([]; if index([$x]) then . else . + [$x] end)) as $links
+  | . as $all
+  | "<table class=\"matrix\"><tr><th>link</th><th>fix</th>"
+    + ($ks | map("<th>\(esc)</th>") | join("")) + "</tr>"
+    + ([$links[] as $l | [$all[] | select(.link == $l)] as $row
+        | "<tr><td>\($l | esc)</td><td><code>\($row[0].fix | esc)</code> \($row[0].subject | esc)</td>"
+          + ([$ks[] as $k | $row[] | select(.kernel == $k)
+              | "<td class=\"v-\(.state | card_class)\" title=\"\(.evidence | esc)\">\(.state | esc)</td>"]
+             | join(""))
+          + "</tr>"] | join(""))
+    + "</table><ul>"
+    + ([.[] | select(.state != "unknown" or (.evidence | test("^not run|^no reproducer") | not))
+        | "<li>\(.link | esc) on \(.kernel | esc): <b>\(.state | esc)</b>: \(.evidence | esc)</li>"]
+       | join(""))
+    + "</ul>";

@@ -175,6 +175,10 @@ results_summary() {
 	(.[] | select(.splats | length > 0) | "- \(.case): \(.splats[0])")
 	' "$dir/results.jsonl" >"$dir/summary.md"
 	results_caps_line "$dir" >>"$dir/summary.md"
+	if [[ -s $dir/fix-card.md ]]; then
+		echo
+		cat "$dir/fix-card.md"
+	fi >>"$dir/summary.md"
 }
 
 # results_caps_line DIR: what the kernel lacks of what the reproducers use,

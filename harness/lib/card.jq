@@ -1,0 +1,42 @@
+# card.jq: the fix card. Input: results.jsonl lines (slurped); --argjson
+# chain: the links of configs/chain.conf (harness/fix-card). Output: one
+# object per link x kernel:
+#   {link, fix, subject, kernel, state, cases, evidence}
+# state: fixed (no case of the link FAILed or BROKE and at least one PASSed: a
+# PASS is only given when its precondition happened; SKIPped cases did not
+# test the link and are named in the evidence), missing (FAILed with the link's signature),
+# open upstream (the same where no fix exists), not seen (all PASS, no fix
+# exists), unknown (SKIP, BROKEN, another signature, not run) - never a guess.
+# harness/fix-card puts `include "signature";` and the generated
+# `def link_sel($id)` (each link's `cases` condition) before this text.
+
+def count($v): map(select(.verdict == $v)) | length;
+def first_reason: map(.reason // "" | select(. != ""))[0] // "";
+
+. as $all
+| ($all | map(.kernel_label) | unique) as $kernels
+| $chain[] as $l
+| $kernels[] as $k
+| [$all[] | select(.kernel_label == $k)
+   | select($l.cases != "-" and (try link_sel($l.id) catch false))] as $cs
+| ($cs | map(select(dg_signature == $l.signature))) as $hit
+| {link: $l.id, fix: $l.fix, subject: $l.subject, kernel: $k, cases: ($cs | length)}
+| if $l.cases == "-" then .state = "unknown" | .evidence = "no reproducer in diogap yet"
+  elif ($cs | length) == 0 then .state = "unknown" | .evidence = "not run (no case of the sweep exercises it)"
+  elif ($hit | length) > 0 then
+    .state = (if $l.fix == "none" then "open upstream" else "missing" end)
+    | .evidence = "\($hit | length)/\($cs | length) cases FAIL (\($l.signature)); first: \($hit[0].case): \($hit[0].reason // "")"
+  elif ($cs | count("PASS")) > 0 and ($cs | count("PASS")) + ($cs | count("SKIP")) == ($cs | length) then
+    .state = (if $l.fix == "none" then "not seen" else "fixed" end)
+    | .evidence = "\($cs | count("PASS"))/\($cs | length) cases PASS"
+      + (($cs | map(select(.verdict == "SKIP"))) as $sk
+         | if ($sk | length) > 0 then ", \($sk | length) SKIP (did not test it: \($sk | first_reason))" else "" end)
+  else .state = "unknown"
+    | .evidence = ([
+        (($cs | map(select(.verdict == "FAIL"))) | if length > 0 then "\(length) FAIL with another signature (\(map(dg_signature) | unique | join(",")))" else empty end),
+        (($cs | count("SKIP")) | if . > 0 then "\(.) SKIP" else empty end),
+        (($cs | count("BROKEN")) | if . > 0 then "\(.) BROKEN" else empty end),
+        (($cs | count("PASS")) | if . > 0 then "\(.) PASS" else empty end)
+      ] | join(", ")) + (($cs | map(select(.verdict != "PASS")) | first_reason) as $r
+        | if $r != "" then "; e.g. \($r)" else "" end)
+  end

@@ -1,0 +1,20 @@
+# signature.jq: the FAIL signature of one results.jsonl case, shared by the
+# expectations (expect.sh) and the fix card (card.jq). One word:
+#   hang    a write that never returned
+#   eio     EIO on read back or write ("csum failed"; symptom eio-read/-write)
+#   copies  mirror or DUP copies differ
+#   size    the file size is wrong (the O_APPEND bug)
+#   hole    every bad range reads as zeros and the size is right
+#   splat   the case FAILed on a kernel splat alone
+#   other   any other FAIL; "" when the case did not FAIL
+def dg_fail_runs: [.runs[]? | select(.verdict? == "FAIL")];
+def dg_signature:
+  dg_fail_runs as $f
+  | if .verdict != "FAIL" then ""
+    elif any($f[]; .symptom? == "hang") or ((.reason // "") | test("hang|hung")) then "hang"
+    elif any($f[]; (.symptom? // "") | startswith("eio")) then "eio"
+    elif any($f[]; .symptom? == "copies") then "copies"
+    elif any($f[]; .symptom? == "size" or (.size_seen? != .size_expected?)) then "size"
+    elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
+    elif ($f | length) == 0 and (.splats | length > 0) then "splat"
+    else "other" end;

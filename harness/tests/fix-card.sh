@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Tests of harness/fix-card on results made up to cover every cell state:
+# fixed, missing, open upstream, not seen, unknown (SKIP, another
+# signature, not run, no reproducer), and a chain file with mistakes.
+set -euo pipefail
+
+# shellcheck source=harness/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=harness/tests/lib.sh
+. "$DIOGAP_ROOT/harness/tests/lib.sh"
+
+CARD=$DIOGAP_ROOT/harness/fix-card
+T=
+
+# case_line KERNEL REPRO VERDICT MOUNT [RUN_JSON] [REASON]: one results.jsonl
+# line, as results.jq writes them (only the fields the card reads).
+case_line() {
+	local run=${5:-'{"verdict": "PASS"}'}
+	jq -nc --arg k "$1" --arg r "$2" --arg v "$3" --arg m "$4" --argjson run "$run" \
+		--arg why "${6:-}" '{case: "\($r).\($m).\($v)", kernel: "6.1.0", kernel_label: $k,
+		repro: $r, mount: $m, params: {}, verdict: $v,
+		reason: (if $why == "" then null else $why end),
+		gaps: ([$run.gaps? // empty | .[]]), splats: [], runs: [$run]}'
+}
+
+setup() {
+	ensure_pkgs jq
+	T=$(mktemp -d /tmp/diogap-t.XXXXXX)
+	on_exit rm -rf "$T"
+	local hole='{"verdict": "FAIL", "symptom": "data", "gaps": [[0, 4096, "zero"]], "size_seen": 8192, "size_expected": 8192}'
+	local eio='{"verdict": "FAIL", "symptom": "eio-read", "size_seen": 0, "size_expected": 0}'
+	mkdir -p "$T/run"
+	{
+		case_line bad dio-partial-write FAIL defaults "$hole" "1 bad sector, zeros"
+		case_line bad dio-partial-write PASS defaults
+		case_line bad dio-append-write FAIL defaults "$hole" "zeros"
+		case_line bad dio-append-write PASS defaults
+		case_line bad dio-unstable-read FAIL defaults "$eio" "read back: EIO"
+		case_line bad dio-self-mmap-write SKIP defaults '{"verdict": "SKIP"}' "write went buffered"
+		case_line good dio-partial-write PASS defaults
+		case_line good dio-append-write PASS defaults
+		case_line good dio-unstable-read PASS defaults
+		case_line good dio-self-mmap-write PASS defaults
+		case_line good dio-self-mmap-write SKIP defaults '{"verdict": "SKIP"}' "write went buffered"
+	} >"$T/run/results.jsonl"
+}
+
+# cell LINK KERNEL: the state the card gave.
+cell() {
+	jq -r --arg l "$1" --arg k "$2" 'select(.link == $l and .kernel == $k) | .state' \
+		"$T/run/fix-card.jsonl"
+}
+
+test_states() {
+	local rc=0
+	"$CARD" "$T/run" >"$T/card.out" 2>&1 || rc=$?
+	check_eq "fix-card exits 0" 0 "$rc"
+	check_eq "a hole FAIL: partial-hole missing" missing "$(cell partial-hole bad)"
+	check "  with its evidence (count and first case)" jqe "$T/run/fix-card.jsonl" -s \
+		'any(.[]; .link == "partial-hole" and .kernel == "bad" and (.evidence | test("^1/2 cases FAIL \\(hole\\); first: dio-partial-write")))'
+	check_eq "all PASS: partial-hole fixed" fixed "$(cell partial-hole good)"
+	check_eq "a FAIL with another link's signature: append unknown" unknown "$(cell append bad)"
+	check "  saying so" jqe "$T/run/fix-card.jsonl" -s \
+		'any(.[]; .link == "append" and .kernel == "bad" and (.evidence | test("another signature \\(hole\\)")))'
+	check_eq "EIO where no fix exists: unstable-read open upstream" "open upstream" "$(cell unstable-read bad)"
+	check_eq "no FAIL where no fix exists: not seen (never fixed)" "not seen" "$(cell unstable-read good)"
+	check_eq "PASS and SKIP: deadlock fixed" fixed "$(cell deadlock good)"
+	check "  naming the SKIP that did not test it" jqe "$T/run/fix-card.jsonl" -s \
+		'any(.[]; .link == "deadlock" and .kernel == "good" and (.evidence | test("^1/2 cases PASS, 1 SKIP \\(did not test it: write went buffered")))'
+	check_eq "SKIP only: deadlock unknown" unknown "$(cell deadlock bad)"
+	check "  with the SKIP's reason" jqe "$T/run/fix-card.jsonl" -s \
+		'any(.[]; .link == "deadlock" and .kernel == "bad" and (.evidence | test("1 SKIP; e.g. write went buffered")))'
+	check_eq "no case of the sweep: unknown" unknown "$(cell unstable-write-csum good)"
+	check_eq "no reproducer: unknown" unknown "$(cell fsync-race good)"
+	check "the card is a table with one column per kernel" grep -q '^| link | fix | bad | good |$' "$T/run/fix-card.md"
+	check "fix-card.md lists the evidence" grep -q '^- partial-hole on bad: \*\*missing\*\*' "$T/run/fix-card.md"
+}
+
+test_bad_input() {
+	local rc=0
+	printf '[x]\nfix = 0\nbogus = 1\n' >"$T/bad.conf"
+	"$CARD" --chain "$T/bad.conf" "$T/run" >"$T/bad.out" 2>&1 || rc=$?
+	check_eq "a chain file with an unknown key: exit 2" 2 "$rc"
+	check "  naming file:line" grep -q "bad.conf:3: unknown key bogus" "$T/bad.out"
+	rc=0
+	"$CARD" "$T/nothing" >"$T/none.out" 2>&1 || rc=$?
+	check_eq "no results.jsonl: exit 2" 2 "$rc"
+}
+
+main() {
+	setup
+	test_states
+	test_bad_input
+	t_done
+}
+
+main "$@"
