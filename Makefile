@@ -91,12 +91,12 @@ clean:
 # ---- harness: the main job, test suites, benchmarks ------------------------
 # `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
 SWEEP ?= configs/sweeps/default.conf
-.PHONY: run check help bench check-run-local check-errors check-mutants check-card check-kernels check-hang check-lint
+.PHONY: run check help bench check-run-local check-errors check-mutants check-card check-profiles check-kernels check-hang check-lint
 run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro runner run-local errors card hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro runner run-local errors card profiles hang build-kernel run-vm kernels hang-vm report bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
@@ -114,6 +114,10 @@ check-run-local: reproducers
 # make some suite fail; prints which suite caught which mutant.
 check-mutants:
 	harness/check-mutants
+
+# Filesystems per case: profiles single, dup, raid1, raid10 on their disks.
+check-profiles: reproducers
+	harness/tests/profiles.sh
 
 # The fix card from made-up results: every cell state, bad chain files.
 check-card:

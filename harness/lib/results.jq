@@ -4,7 +4,7 @@
 # cost the host more CPU than the guest's cases under TCG.
 #
 # Input: stream lines, raw (jq -nR). Arguments (--arg):
-#   cases     the case list text (cases.tsv): id repro mount timeout _ args
+#   cases     the case list text (cases.tsv): id repro mount timeout _ args fs
 #   release   the kernel release (the stream's B record); klabel its label
 #   splat_re  kernel log lines that are a splat, whatever the verdict says
 #   only      "" for every case whose E record is in the input; or one case
@@ -23,7 +23,8 @@ def params: [splits(" +") | select(. != "")]
   | (if .k then .o[.k] = true else . end) | .o;
 
 def caseinfo: $cases | split("\n") | map(select(length > 0) | split("\t")
-  | {key: .[0], value: {repro: .[1], mount: .[2], args: (.[5] // "")}}) | from_entries;
+  | {key: .[0], value: {repro: .[1], mount: .[2], args: (.[5] // ""),
+      profile: ((.[6] // "-@1") | split("@")[0] | if . == "-" then null else . end)}}) | from_entries;
 
 # {order: [ids as first seen], by: {id: {J: [], O: [], K: [], E: "EXIT MS WHY"}}}
 def records: reduce (inputs | capture("^(?<t>[SJOKE]) (?<id>[^ ]+) ?(?<p>.*)$")?) as $r
@@ -45,7 +46,7 @@ def case_line($id; $info; $rec; $fin):
   | [$rec.K[] | select(length > 0)] as $klines
   | {
       case: $id, kernel: $release, kernel_label: $klabel, repro: $info.repro,
-      mount: $info.mount, args: $info.args, params: ($info.args | params),
+      mount: $info.mount, profile: $info.profile, args: $info.args, params: ($info.args | params),
       verdict: $v, exit: $code, elapsed_ms: ($e.ms | tonumber),
       reason: (if $e.why != "" then $e.why
                elif $v != "PASS" then ([$runs[] | .diag? // empty | select(. != null)][0] // null)

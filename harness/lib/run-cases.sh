@@ -33,17 +33,43 @@ dg_flush_now() {
 	fi
 }
 
-# dg_mount DEV MNT OPTS: make MNT the btrfs on DEV with exactly OPTS.
-# Returns 2 when the old mount cannot be unmounted (busy: a process of an
-# earlier case may be stuck in the kernel), 1 when the mount fails.
+# dg_fs_devs FS: the devices of filesystem FS ("NAME@I,J,..."; I counts
+# from 1 in DG_DEVS, the run's scratch disks), space separated. An empty FS
+# (a case list without the column) is the first disk.
+dg_fs_devs() {
+	_idx=${1#*@}
+	[ -n "$1" ] || _idx=1
+	_out=
+	for _i in $(echo "$_idx" | tr ',' ' '); do
+		_n=0 _got=
+		for _d in $DG_DEVS; do
+			_n=$((_n + 1))
+			[ "$_n" = "$_i" ] && _got=$_d
+		done
+		[ -n "$_got" ] || return 1
+		_out="$_out${_out:+ }$_got"
+	done
+	echo "$_out"
+}
+
+# dg_mount DEVS MNT OPTS: make MNT the btrfs on DEVS (one, or all the
+# devices of a multi-device filesystem: device= names them, no scan
+# needed) with exactly OPTS. Returns 2 when the old mount cannot be
+# unmounted (busy: a process of an earlier case may be stuck in the
+# kernel), 1 when the mount fails.
 dg_mount() {
 	if grep -q " $2 " /proc/mounts; then
 		umount "$2" || return 2
 	fi
-	if [ "$3" = defaults ]; then
-		mount -t btrfs "$1" "$2"
+	_o=
+	for _d in $1; do
+		case "$1" in *" "*) _o="$_o${_o:+,}device=$_d" ;; esac
+	done
+	[ "$3" = defaults ] || _o="$_o${_o:+,}$3"
+	if [ -z "$_o" ]; then
+		mount -t btrfs "${1%% *}" "$2"
 	else
-		mount -t btrfs -o "$3" "$1" "$2"
+		mount -t btrfs -o "$_o" "${1%% *}" "$2"
 	fi
 }
 
@@ -80,10 +106,11 @@ dg_not_run() {
 	dg_flush_now
 }
 
-# run_cases CASES BIN_DIR DEV MNT STREAM [DONE_IDS]: DONE_IDS lists case ids
-# to skip (--resume).
+# run_cases CASES BIN_DIR DEVS MNT STREAM [DONE_IDS]: DEVS are the scratch
+# disks, space separated (a case's FS column picks its filesystem's); DONE_IDS
+# lists case ids to skip (--resume).
 run_cases() {
-	DG_BIN=$2 DG_DEV=$3 DG_MNT=$4 DG_STREAM=$5
+	DG_BIN=$2 DG_DEVS=$3 DG_MNT=$4 DG_STREAM=$5
 	DG_TMP=${TMPDIR:-/tmp}/diogap-case.$$
 	DG_STUCK=0
 	DG_TOKEN=$$.$(dg_ms)
@@ -101,29 +128,33 @@ run_cases() {
 	dg_emit "C - $("$DG_BIN/dg-case" preflight 2>/dev/null || echo '{"error": "preflight failed"}')"
 	dg_flush_now
 	_tab=$(printf '\t')
-	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args; do
+	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args _fs; do
 		_n=$((_n + 1))
 		if [ -s "${6:-}" ] && grep -qxF "$_id" "$6"; then
 			continue
 		fi
-		if [ "$_mount" != "$_cur" ]; then
+		if [ "$_fs $_mount" != "$_cur" ]; then
 			if [ "$DG_STUCK" = 1 ]; then
 				# A process stuck in the kernel pins the mount: umount would hang.
 				dg_not_run "$_id" stuck "not run: an earlier case is stuck in the kernel"
 				continue
 			fi
 			_mrc=0
-			dg_mount "$DG_DEV" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1 || _mrc=$?
+			if ! _devs=$(dg_fs_devs "$_fs"); then
+				dg_not_run "$_id" no-disk "not run: filesystem $_fs needs more scratch disks than the run has ($DG_DEVS)"
+				continue
+			fi
+			dg_mount "$_devs" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1 || _mrc=$?
 			if [ "$_mrc" = 2 ]; then
 				DG_STUCK=1
 				dg_not_run "$_id" stuck "not run: the previous mount is busy (a process of an earlier case is stuck?): $(tr '\n' ' ' <"$DG_TMP/mount")"
 				continue
 			elif [ "$_mrc" != 0 ]; then
-				dg_not_run "$_id" mount-failed "mount -t btrfs -o $_mount failed: $(tr '\n' ' ' <"$DG_TMP/mount")"
+				dg_not_run "$_id" mount-failed "mount -t btrfs -o $_mount $_devs failed: $(tr '\n' ' ' <"$DG_TMP/mount")"
 				_cur=
 				continue
 			fi
-			_cur=$_mount
+			_cur="$_fs $_mount"
 			mkdir -p "$DG_MNT/work"
 		fi
 		dg_run_one "$_n" "$_id" "$_repro" "$_timeout" "$_args"

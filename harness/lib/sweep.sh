@@ -5,7 +5,14 @@
 # Keys a sweep may set. Parameter keys become reproducer options; the rest
 # configure the run.
 readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout"
-readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size"
+readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size profile"
+
+# Filesystem profiles a sweep may ask for (`profile = ...`): the scratch
+# disks each takes and its mkfs.btrfs options (the sweep's `mkfs` options
+# come after them). Every profile is its own filesystem, made before the run.
+declare -grA DG_PROFILE_DISKS=([single]=1 [dup]=1 [raid1]=2 [raid10]=4)
+declare -grA DG_PROFILE_MKFS=([single]="-d single -m single" [dup]="-d dup -m dup"
+	[raid1]="-d raid1 -m raid1" [raid10]="-d raid10 -m raid10")
 
 declare -gA DG_SWEEP=()
 DG_SWEEP_FILE=
@@ -53,6 +60,9 @@ sweep_check_value() {
 				die "$where: fault: '$v' is not a fault pattern" ;;
 		mount)
 			[[ $v =~ ^[A-Za-z0-9_=,.:-]+$ ]] || die "$where: mount: bad option set '$v'" ;;
+		profile)
+			[[ -n ${DG_PROFILE_DISKS[$v]:-} ]] ||
+				die "$where: profile: '$v' is not one of ${!DG_PROFILE_DISKS[*]}" ;;
 		esac
 	done
 }
@@ -121,10 +131,10 @@ sweep_option() {
 	esac
 }
 
-# sweep_expand_repro REPRO MOUNT: one case line per combination of the
-# reproducer's parameters.
+# sweep_expand_repro REPRO MOUNT FS: one case line per combination of the
+# reproducer's parameters. FS is sweep_filesystems' "NAME@DISKS".
 sweep_expand_repro() {
-	local repro=$1 mount=$2 params key v id args hang timeout iters i part opt
+	local repro=$1 mount=$2 fs=$3 params key v id args hang timeout iters i part opt
 	local -a ids=("$repro") argl=("") nids nargs
 	params=$(sweep_repro_header "$repro" Params) ||
 		die "reproducer $repro has no source repro/$repro.c"
@@ -147,14 +157,57 @@ sweep_expand_repro() {
 	iters=$(sweep_get iterations "$repro" 1)
 	timeout=$(sweep_get timeout "$repro" 120)
 	for ((i = 0; i < ${#ids[@]}; i++)); do
-		id="${ids[i]}.$mount"
+		id="${ids[i]}"
+		[[ ${fs%@*} == - ]] || id+=".${fs%@*}"
+		id+=".$mount"
 		args="${argl[i]# } --iterations $iters"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args" "$fs"
 	done
 }
 
+# sweep_profiles [REPRO]: the profiles the sweep (or REPRO) uses, in order
+# of appearance; "-" when the sweep names none (one disk, `mkfs` options).
+sweep_profiles() {
+	local repro p
+	if [[ -n ${1:-} ]]; then
+		p=$(sweep_get profile "$1")
+		echo "${p:--}"
+		return 0
+	fi
+	for repro in ${DG_SWEEP[repro]}; do
+		p=$(sweep_get profile "$repro")
+		echo "${p:--}"
+	done | tr ' ' '\n' | awk 'NF && !seen[$0]++'
+}
+
+# sweep_filesystems: one line per filesystem the run makes, disks numbered
+# from 1 across all of them:
+#   NAME@DISK[,DISK...] TAB MKFS_OPTIONS
+# "-@1" is the single disk of a sweep without `profile`.
+sweep_filesystems() {
+	local p n=1 k disks
+	for p in $(sweep_profiles); do
+		if [[ $p == - ]]; then
+			printf '%s\t%s\n' "-@$n" "$(sweep_get mkfs)"
+			n=$((n + 1))
+			continue
+		fi
+		disks=$n
+		for ((k = 1; k < ${DG_PROFILE_DISKS[$p]}; k++)); do disks+=",$((n + k))"; done
+		n=$((n + DG_PROFILE_DISKS[$p]))
+		printf '%s\t%s\n' "$p@$disks" "${DG_PROFILE_MKFS[$p]} $(sweep_get mkfs)"
+	done
+}
+
+# sweep_disks: how many scratch disks the run needs.
+sweep_disks() {
+	sweep_filesystems | cut -f1 | sed 's/.*@//' | tr ',' '\n' | grep -c .
+}
+
 # sweep_cases: print the case list of the loaded sweep, TAB separated:
-#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS
+#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS FS
+# FS is the filesystem (sweep_filesystems): PROFILE@DISKS, "-@1" without
+# profiles.
 # Cases that may hang come last, so a hang cannot hide other verdicts.
 sweep_cases() {
 	local mount repro all mounts
@@ -163,10 +216,13 @@ sweep_cases() {
 		sweep_get mount "$repro" defaults | tr ' ' '\n'
 	done | awk '!seen[$0]++')
 	all=$(
-		for mount in $mounts; do
-			for repro in ${DG_SWEEP[repro]}; do
-				[[ " $(sweep_get mount "$repro" defaults) " == *" $mount "* ]] || continue
-				sweep_expand_repro "$repro" "$mount"
+		sweep_filesystems | cut -f1 | while read -r fs; do
+			for mount in $mounts; do
+				for repro in ${DG_SWEEP[repro]}; do
+					[[ " $(sweep_get mount "$repro" defaults) " == *" $mount "* ]] || continue
+					[[ " $(sweep_profiles "$repro") " == *" ${fs%@*} "* ]] || continue
+					sweep_expand_repro "$repro" "$mount" "$fs"
+				done
 			done
 		done
 	)
@@ -181,4 +237,28 @@ sweep_cases() {
 # sweep_hash: identity of the sweep, for meta.json.
 sweep_hash() {
 	sha256sum "$DG_SWEEP_FILE" | cut -c1-16
+}
+
+# sweep_make_images DIR SIZE: DIR/disk-N.img for every scratch disk of the
+# sweep (SIZE each, sparse), each filesystem made across its disks with
+# mkfs.btrfs; prints the image paths in disk order. Exit 2 on failure.
+sweep_make_images() {
+	local dir=$1 size=$2 fs mkfs n i img
+	local -a imgs=() mine
+	n=$(sweep_disks)
+	for ((i = 1; i <= n; i++)); do
+		img=$dir/disk-$i.img
+		rm -f "$img"
+		truncate -s "$size" "$img" ||
+			die "cannot create the scratch image $img (is its filesystem full?)"
+		imgs+=("$img")
+	done
+	while IFS=$'\t' read -r fs mkfs; do
+		mine=()
+		for i in ${fs#*@}; do mine+=("${imgs[i - 1]}"); done
+		# shellcheck disable=SC2086 # mkfs options are a list: split on purpose
+		mkfs.btrfs -q -f $mkfs "${mine[@]}" >"$dir/mkfs.log" 2>&1 ||
+			die "mkfs.btrfs $mkfs (filesystem ${fs%@*}) failed: $(tail -n 3 "$dir/mkfs.log")"
+	done < <(sweep_filesystems | sed 's/,/ /g')
+	printf '%s\n' "${imgs[@]}"
 }
