@@ -5,7 +5,7 @@
 # Keys a sweep may set. Parameter keys become reproducer options; the rest
 # configure the run.
 readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout"
-readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size"
+readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size expect_splat"
 
 declare -gA DG_SWEEP=()
 DG_SWEEP_FILE=
@@ -33,6 +33,13 @@ sweep_known_key() {
 # before anything runs.
 sweep_check_value() {
 	local where=$1 key=${2##*.} v
+	if [[ $key == expect_splat ]]; then
+		# A regex (ERE, jq's test()): kernel log splats a case expects.
+		if [[ $3 == *$'\t'* ]] || ! jq -n --arg re "$3" '"" | test($re)' >/dev/null 2>&1; then
+			die "$where: expect_splat: '$3' is not a regular expression"
+		fi
+		return 0
+	fi
 	for v in $3; do
 		case "$key" in
 		size | offset | chunk | image_size)
@@ -124,7 +131,7 @@ sweep_option() {
 # sweep_expand_repro REPRO MOUNT: one case line per combination of the
 # reproducer's parameters.
 sweep_expand_repro() {
-	local repro=$1 mount=$2 params key v id args hang timeout iters i part opt
+	local repro=$1 mount=$2 params key v id args hang timeout iters i part opt splat
 	local -a ids=("$repro") argl=("") nids nargs
 	params=$(sweep_repro_header "$repro" Params) ||
 		die "reproducer $repro has no source repro/$repro.c"
@@ -146,15 +153,18 @@ sweep_expand_repro() {
 	done
 	iters=$(sweep_get iterations "$repro" 1)
 	timeout=$(sweep_get timeout "$repro" 120)
+	splat=$(sweep_get expect_splat "$repro")
 	for ((i = 0; i < ${#ids[@]}; i++)); do
 		id="${ids[i]}.$mount"
 		args="${argl[i]# } --iterations $iters"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args" "$splat"
 	done
 }
 
 # sweep_cases: print the case list of the loaded sweep, TAB separated:
-#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS
+#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS EXPECT_SPLAT
+# EXPECT_SPLAT (the sweep's expect_splat regex, may be empty) is read on the
+# host only (results.jq); the guest's runner ignores it.
 # Cases that may hang come last, so a hang cannot hide other verdicts.
 sweep_cases() {
 	local mount repro all mounts
