@@ -7,7 +7,7 @@
 readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout"
 readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size expect_splat"
 
-declare -gA DG_SWEEP=()
+declare -gA DG_SWEEP=() DG_SWEEP_LINE=()
 DG_SWEEP_FILE=
 
 # sweep_repro_header REPRO KEY: a header field ("Params", "May-hang", ...)
@@ -59,7 +59,13 @@ sweep_check_value() {
 			[[ $v =~ ^(first|none|all|stride:[1-9][0-9]*|random:[0-9]+:[0-9]+|pages:[0-9,-]+)$ ]] ||
 				die "$where: fault: '$v' is not a fault pattern" ;;
 		mount)
-			[[ $v =~ ^[A-Za-z0-9_=,.:-]+$ ]] || die "$where: mount: bad option set '$v'" ;;
+			[[ $v =~ ^[A-Za-z0-9_=,.:-]+$ ]] || die "$where: mount: bad option set '$v'"
+			# The reproducers write: a read-only scratch filesystem would make
+			# every case BROKEN (EROFS), or worse, look like a kernel bug.
+			if [[ ,$v, =~ ,(ro|norecovery|rescue=[^,]*), ]]; then
+				die "$where: mount = $v would make the scratch filesystem read-only"
+			fi
+			;;
 		esac
 	done
 }
@@ -87,8 +93,37 @@ sweep_load() {
 		fi
 		sweep_check_value "$file:$n" "$key" "${val[*]}"
 		DG_SWEEP[$key]="${val[*]}"
+		DG_SWEEP_LINE[$key]=$n
 	done <"$file"
 	[[ -n ${DG_SWEEP[repro]:-} ]] || die "$file: no 'repro =' line"
+	sweep_check_keys
+}
+
+# sweep_takes REPRO KEY: REPRO has parameter KEY (its Params: line).
+sweep_takes() {
+	[[ " $(sweep_repro_header "$1" Params) " == *" $2 "* ]]
+}
+
+# sweep_check_keys: a key that would change nothing is an error naming its
+# line: REPRO.KEY for a reproducer the sweep does not run, or a parameter
+# REPRO does not take; a global parameter no reproducer of the sweep takes.
+sweep_check_keys() {
+	local key base repro r where
+	for key in "${!DG_SWEEP[@]}"; do
+		base=${key##*.} where="$DG_SWEEP_FILE:${DG_SWEEP_LINE[$key]}"
+		if [[ $key == *.* ]]; then
+			repro=${key%.*}
+			[[ " ${DG_SWEEP[repro]} " == *" $repro "* ]] ||
+				die "$where: key '$key': the sweep does not run $repro (repro = ${DG_SWEEP[repro]})"
+			[[ " $DG_PARAM_KEYS " != *" $base "* ]] || sweep_takes "$repro" "$base" ||
+				die "$where: key '$key': $repro takes no $base (Params: $(sweep_repro_header "$repro" Params))"
+		elif [[ " $DG_PARAM_KEYS " == *" $key "* ]]; then
+			for r in ${DG_SWEEP[repro]}; do
+				sweep_takes "$r" "$key" && continue 2
+			done
+			die "$where: key '$key': no reproducer of the sweep takes it (repro = ${DG_SWEEP[repro]})"
+		fi
+	done
 }
 
 # sweep_get KEY [REPRO] [DEFAULT]: the per-reproducer value, else the global
