@@ -144,9 +144,11 @@ test_sigint() {
 	local pid rc=0
 	# Job control on: the run gets its own process group and, unlike a plain
 	# background job, does not start with SIGINT ignored; Ctrl-C on a
-	# terminal signals the whole group, so does this test.
+	# terminal signals the whole group, so does this test. env restores the
+	# default disposition: under `nohup make check &` everything starts with
+	# SIGINT ignored, and bash cannot trap a signal ignored on entry.
 	set -m
-	"$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/default.conf" --out "$T/int" >"$T/int.log" 2>&1 &
+	env --default-signal=INT "$RUN" --sweep "$DIOGAP_ROOT/configs/sweeps/default.conf" --out "$T/int" >"$T/int.log" 2>&1 &
 	pid=$!
 	set +m
 	check "run-local mounts its scratch btrfs" wait_mounted
