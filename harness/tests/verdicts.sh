@@ -37,21 +37,26 @@ setup() {
 	stub_repro
 }
 
-# stub_repro: $T/bin/stub --mode MODE --iterations N --json FILE DIR, a
+# stub_repro: $T/bin/stub --mode MODE --iterations N --json FILE DIR (any
+# other argument: exit 2), a
 # reproducer that does what MODE says: records (p PASS, f FAIL, s SKIP,
 # e FAIL eio-read), kernel log lines, an exit code, or a hang.
 stub_repro() {
 	cat >"$T/bin/stub" <<EOF
 #!/bin/sh
-mode= n=1 json=
+mode= n=1 json= dirs=0
 while [ \$# -gt 0 ]; do
 	case "\$1" in
 	--mode) mode=\$2; shift ;;
 	--iterations) n=\$2; shift ;;
 	--json) json=\$2; shift ;;
+	-*) echo "stub: unknown option \$1" >&2; exit 2 ;;
+	*) dirs=\$((dirs + 1)) ;;
 	esac
 	shift
 done
+# One target directory, nothing else (column 7 must not reach the args).
+[ "\$dirs" = 1 ] || { echo "stub: \$dirs operands" >&2; exit 2; }
 rec() {
 	case "\$1" in
 	p) v=PASS d=null s=null ;;
@@ -190,6 +195,20 @@ test_splats() {
 		'map(select(.case == "eio"))[0] | .runs[0].csum_lines | length == 1 and (.[0] | test("csum failed"))'
 }
 
+# expect_splat in a sweep: carried as the case list's 7th column, the
+# per-reproducer value over the global one; the runner reads past it.
+test_sweep_carries_expect_splat() {
+	local f=$T/splat.conf cases
+	printf '%s\n' 'repro = dio-partial-write dio-append-write' 'size = 64K' \
+		'expect_splat = WARNING: .*foo' 'dio-append-write.expect_splat = BUG: bar' >"$f"
+	cases=$(bash -c '. "$1/harness/lib/common.sh"; . "$1/harness/lib/sweep.sh"
+		sweep_load "$2" && sweep_cases' _ "$DIOGAP_ROOT" "$f")
+	check_eq "expect_splat: the global regex in column 7" 'WARNING: .*foo' \
+		"$(awk -F'\t' '$2 == "dio-partial-write" { print $7 }' <<<"$cases")"
+	check_eq "expect_splat: REPRO.expect_splat for that reproducer" 'BUG: bar' \
+		"$(awk -F'\t' '$2 == "dio-append-write" { print $7 }' <<<"$cases")"
+}
+
 # A dg_flush that fails: the runner goes on (every case runs, the stream is
 # closed), says so on stderr and in Z records, and the run ends BROKEN.
 test_flush_fails() {
@@ -257,6 +276,7 @@ main() {
 	setup
 	test_two_witnesses
 	test_splats
+	test_sweep_carries_expect_splat
 	test_flush_fails
 	test_expectations
 	t_done
