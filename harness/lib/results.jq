@@ -7,6 +7,7 @@
 #   cases     the case list text (cases.tsv): id repro mount timeout _ args
 #             expect_splat
 #   release   the kernel release (the stream's B record); klabel its label
+#   dev       the scratch device's kernel name (loop2), or "" when unknown
 #   splat_re  kernel log lines that are a splat: FAIL, whatever the records
 #             say, unless the case's expect_splat matches them
 #   only      "" for every case whose E record is in the input; or one case
@@ -85,12 +86,17 @@ def splat_judge($j; $splats; $expect):
   | if ($bad | length) == 0 or $j.verdict == "FAIL" then $j + {splat_fail: false}
     else {verdict: "FAIL", reason: ($bad[0] | sub("^\\[ *[0-9.]+\\] "; "")), splat_fail: true, verdict_before_splat: $j.verdict} end;
 
+# foreign: a kernel line naming a device ("BTRFS warning (device loop3): csum
+# failed ...") that is not ours ($dev, when known): on a shared host another
+# filesystem's messages come while a case runs, and are not the case's.
+def foreign: $dev != "" and ((capture("\\(device (?<d>[^)]+)\\)")? | .d) // $dev) != $dev;
+
 def case_line($id; $info; $rec; $fin):
   ($fin | capture("^(?<code>-?[0-9]+) (?<ms>[0-9]+) ?(?<why>.*)$")
    // {code: "2", ms: "0", why: "malformed end record: \($fin)"}) as $e
   | ($e.code | tonumber) as $code
   | ($info.args | params) as $params
-  | [$rec.K[] | select(length > 0)] as $klines
+  | [$rec.K[] | select(length > 0) | select(foreign | not)] as $klines
   | [$klines[] | select(test("csum failed"))] as $csum
   | [$rec.J[] | fromjson? // {malformed: .}
      | if .symptom? == "eio-read" then .csum_lines = $csum else . end] as $runs

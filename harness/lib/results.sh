@@ -11,6 +11,10 @@
 # say, unless the sweep expects it (expect_splat). ERE, also for jq's test().
 readonly DG_SPLAT_RE='WARNING:|BUG:|Oops|KASAN|UBSAN|general protection|Kernel panic|INFO: task .* blocked for more than|possible .*deadlock|bad unlock balance|inconsistent lock state|csum failed'
 
+# The scratch device's kernel name (loop2), when the caller knows it: kernel
+# lines naming another device are not the case's (results.jq: foreign).
+DG_RESULTS_DEV=${DG_RESULTS_DEV:-}
+
 # The jq program that turns stream records into results.jsonl lines.
 readonly DG_RESULTS_JQ=$DIOGAP_ROOT/harness/lib/results.jq
 
@@ -33,6 +37,7 @@ results_init() {
 results_lines() {
 	jq -nrR --arg cases "$(<"$1/cases.tsv")" --arg release "$4" --arg klabel "$3" \
 		--arg splat_re "$DG_SPLAT_RE" --arg only "${5:-}" --arg final "${6:-}" \
+		--arg dev "${DG_RESULTS_DEV:-}" \
 		-f "$DG_RESULTS_JQ" <"$2"
 }
 

@@ -79,6 +79,8 @@ fail-hang) rec f; exec sleep 60 ;;
 skip) rec s; exit 4 ;;
 skip-noreason) printf '{"verdict":"SKIP","iterations":1}\n' >>"\$json"; exit 4 ;;
 splat) echo '$SPLAT' >/dev/kmsg; rec p; exit 0 ;;
+foreign) echo 'BTRFS warning (device not-ours): csum failed root 5 ino 257 off 0 (diogap test)' >/dev/kmsg
+	rec p; exit 0 ;;
 eio) echo 'BTRFS warning (device stub): csum failed root 5 ino 257 off 0 (diogap test)' >/dev/kmsg
 	rec e; exit 1 ;;
 esac
@@ -97,6 +99,7 @@ case_line() {
 # in OUT. With FLUSH_RC, the caller's dg_flush fails with that code.
 run_stub_cases() {
 	local out=$1 flush_rc=${2:-} rc=0
+	DG_RESULTS_DEV=stub # the scratch device of these cases
 	results_init "$out" "$T/cases.tsv"
 	: >"$out/stream.txt"
 	(
@@ -181,6 +184,7 @@ test_splats() {
 		case_line splat-expected splat 1 'WARNING: test splat'
 		case_line splat-other-expected splat 1 'BUG: something else'
 		case_line eio eio
+		case_line foreign foreign
 	} >"$T/cases.tsv"
 	run_stub_cases "$out" || true
 	verdict_is "a WARNING in the case's kernel log under PASS records: FAIL" "$out" splat FAIL \
@@ -193,6 +197,8 @@ test_splats() {
 	verdict_is "a read-back EIO record: FAIL" "$out" eio FAIL '^read-back: EIO$'
 	check "... with the case's 'csum failed' kernel lines attached" jqe "$out/results.jsonl" -s \
 		'map(select(.case == "eio"))[0] | .runs[0].csum_lines | length == 1 and (.[0] | test("csum failed"))'
+	verdict_is "'csum failed' of another device (a shared host): not the case's, PASS" \
+		"$out" foreign PASS
 }
 
 # expect_splat in a sweep: carried as the case list's 7th column, the
