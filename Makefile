@@ -96,7 +96,7 @@ run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro runner run-local errors card profiles hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro runner verdicts run-local errors card profiles hang build-kernel run-vm kernels hang-vm report bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
@@ -106,6 +106,11 @@ check-lint:
 # The case runner's helper (build/dg-case) on its own.
 check-runner: tools
 	harness/tests/dg-case.sh
+
+# How a case's verdict is made: stub reproducers through the real runner.
+.PHONY: check-verdicts
+check-verdicts: tools
+	harness/tests/verdicts.sh
 
 check-run-local: reproducers
 	harness/tests/run-local.sh

@@ -10,6 +10,7 @@
 # timeout and appends to STREAM:
 #   S id ms | J id json | O id text | K id kernel-line | E id exit ms [why]
 #   C - json: the kernel's capabilities (dg-case preflight), once
+#   Z id text (the runner could not record case id)
 # then dg_flush is called (if the caller defined it) so results leave at
 # once. B and D records open and close the stream; Z is a runner-level error.
 
@@ -26,10 +27,18 @@ dg_emit() {
 
 # dg_flush_now [pushed]: hand the new records on, when the caller defined a
 # dg_flush (the guests do); "pushed" says dg-case already copied them to
-# the results disk.
+# the results disk. A flush that fails must not end the runner (in the guest
+# nothing would run after it) but is not silent either: a Z record for the
+# case (results.sh: the case is BROKEN unless FAIL, the run too) and a line
+# on stderr (the console). The next flush carries the Z record.
 dg_flush_now() {
 	if command -v dg_flush >/dev/null 2>&1; then
-		dg_flush "$@" || true
+		_frc=0
+		dg_flush "$@" || _frc=$?
+		if [ "$_frc" != 0 ]; then
+			dg_emit "Z ${DG_CASE:--} recording failed: dg_flush exit $_frc"
+			echo "run-cases: recording failed: dg_flush exit $_frc (case ${DG_CASE:--})" >&2
+		fi
 	fi
 }
 
@@ -79,6 +88,7 @@ dg_mount() {
 # dg-case also copies the records to that results disk.
 dg_run_one() {
 	_rc=0
+	DG_CASE=$2
 	# shellcheck disable=SC2086 # ARGS is a list of options: split on purpose
 	"$DG_BIN/dg-case" run --stream "$DG_STREAM" --id "$2" --seq "$1" --timeout "$4" \
 		--json "$DG_TMP/json" --out "$DG_TMP/out" --token "$DG_TOKEN" \
@@ -100,6 +110,7 @@ dg_run_one() {
 
 # dg_not_run ID WHY TEXT: a case that could not run (BROKEN).
 dg_not_run() {
+	DG_CASE=$1
 	dg_emit "S $1 $(dg_ms)"
 	dg_emit "O $1 $3"
 	dg_emit "E $1 2 0 $2"
@@ -113,6 +124,7 @@ run_cases() {
 	DG_BIN=$2 DG_DEVS=$3 DG_MNT=$4 DG_STREAM=$5
 	DG_TMP=${TMPDIR:-/tmp}/diogap-case.$$
 	DG_STUCK=0
+	DG_CASE=
 	DG_TOKEN=$$.$(dg_ms)
 	_cur=
 	_n=0
@@ -128,7 +140,8 @@ run_cases() {
 	dg_emit "C - $("$DG_BIN/dg-case" preflight 2>/dev/null || echo '{"error": "preflight failed"}')"
 	dg_flush_now
 	_tab=$(printf '\t')
-	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args _fs; do
+	# Column 8 (expect_splat) is for results.jq on the host only.
+	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args _fs _; do
 		_n=$((_n + 1))
 		if [ -s "${6:-}" ] && grep -qxF "$_id" "$6"; then
 			continue
@@ -159,6 +172,7 @@ run_cases() {
 		fi
 		dg_run_one "$_n" "$_id" "$_repro" "$_timeout" "$_args"
 	done <"$1"
+	DG_CASE=
 	dg_emit "D - done"
 	dg_flush_now
 	rm -rf "$DG_TMP"

@@ -5,7 +5,7 @@
 # Keys a sweep may set. Parameter keys become reproducer options; the rest
 # configure the run.
 readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout"
-readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size profile"
+readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size profile expect_splat"
 
 # Filesystem profiles a sweep may ask for (`profile = ...`): the scratch
 # disks each takes and its mkfs.btrfs options (the sweep's `mkfs` options
@@ -14,7 +14,7 @@ declare -grA DG_PROFILE_DISKS=([single]=1 [dup]=1 [raid1]=2 [raid10]=4)
 declare -grA DG_PROFILE_MKFS=([single]="-d single -m single" [dup]="-d dup -m dup"
 	[raid1]="-d raid1 -m raid1" [raid10]="-d raid10 -m raid10")
 
-declare -gA DG_SWEEP=()
+declare -gA DG_SWEEP=() DG_SWEEP_LINE=()
 DG_SWEEP_FILE=
 
 # sweep_repro_header REPRO KEY: a header field ("Params", "May-hang", ...)
@@ -40,6 +40,13 @@ sweep_known_key() {
 # before anything runs.
 sweep_check_value() {
 	local where=$1 key=${2##*.} v
+	if [[ $key == expect_splat ]]; then
+		# A regex (ERE, jq's test()): kernel log splats a case expects.
+		if [[ $3 == *$'\t'* ]] || ! jq -n --arg re "$3" '"" | test($re)' >/dev/null 2>&1; then
+			die "$where: expect_splat: '$3' is not a regular expression"
+		fi
+		return 0
+	fi
 	for v in $3; do
 		case "$key" in
 		size | offset | chunk | image_size)
@@ -59,7 +66,13 @@ sweep_check_value() {
 			[[ $v =~ ^(first|none|all|stride:[1-9][0-9]*|random:[0-9]+:[0-9]+|pages:[0-9,-]+)$ ]] ||
 				die "$where: fault: '$v' is not a fault pattern" ;;
 		mount)
-			[[ $v =~ ^[A-Za-z0-9_=,.:-]+$ ]] || die "$where: mount: bad option set '$v'" ;;
+			[[ $v =~ ^[A-Za-z0-9_=,.:-]+$ ]] || die "$where: mount: bad option set '$v'"
+			# The reproducers write: a read-only scratch filesystem would make
+			# every case BROKEN (EROFS), or worse, look like a kernel bug.
+			if [[ ,$v, =~ ,(ro|norecovery|rescue=[^,]*), ]]; then
+				die "$where: mount = $v would make the scratch filesystem read-only"
+			fi
+			;;
 		profile)
 			[[ -n ${DG_PROFILE_DISKS[$v]:-} ]] ||
 				die "$where: profile: '$v' is not one of ${!DG_PROFILE_DISKS[*]}" ;;
@@ -90,8 +103,37 @@ sweep_load() {
 		fi
 		sweep_check_value "$file:$n" "$key" "${val[*]}"
 		DG_SWEEP[$key]="${val[*]}"
+		DG_SWEEP_LINE[$key]=$n
 	done <"$file"
 	[[ -n ${DG_SWEEP[repro]:-} ]] || die "$file: no 'repro =' line"
+	sweep_check_keys
+}
+
+# sweep_takes REPRO KEY: REPRO has parameter KEY (its Params: line).
+sweep_takes() {
+	[[ " $(sweep_repro_header "$1" Params) " == *" $2 "* ]]
+}
+
+# sweep_check_keys: a key that would change nothing is an error naming its
+# line: REPRO.KEY for a reproducer the sweep does not run, or a parameter
+# REPRO does not take; a global parameter no reproducer of the sweep takes.
+sweep_check_keys() {
+	local key base repro r where
+	for key in "${!DG_SWEEP[@]}"; do
+		base=${key##*.} where="$DG_SWEEP_FILE:${DG_SWEEP_LINE[$key]}"
+		if [[ $key == *.* ]]; then
+			repro=${key%.*}
+			[[ " ${DG_SWEEP[repro]} " == *" $repro "* ]] ||
+				die "$where: key '$key': the sweep does not run $repro (repro = ${DG_SWEEP[repro]})"
+			[[ " $DG_PARAM_KEYS " != *" $base "* ]] || sweep_takes "$repro" "$base" ||
+				die "$where: key '$key': $repro takes no $base (Params: $(sweep_repro_header "$repro" Params))"
+		elif [[ " $DG_PARAM_KEYS " == *" $key "* ]]; then
+			for r in ${DG_SWEEP[repro]}; do
+				sweep_takes "$r" "$key" && continue 2
+			done
+			die "$where: key '$key': no reproducer of the sweep takes it (repro = ${DG_SWEEP[repro]})"
+		fi
+	done
 }
 
 # sweep_get KEY [REPRO] [DEFAULT]: the per-reproducer value, else the global
@@ -134,7 +176,7 @@ sweep_option() {
 # sweep_expand_repro REPRO MOUNT FS: one case line per combination of the
 # reproducer's parameters. FS is sweep_filesystems' "NAME@DISKS".
 sweep_expand_repro() {
-	local repro=$1 mount=$2 fs=$3 params key v id args hang timeout iters i part opt
+	local repro=$1 mount=$2 fs=$3 params key v id args hang timeout iters i part opt splat
 	local -a ids=("$repro") argl=("") nids nargs
 	params=$(sweep_repro_header "$repro" Params) ||
 		die "reproducer $repro has no source repro/$repro.c"
@@ -156,12 +198,13 @@ sweep_expand_repro() {
 	done
 	iters=$(sweep_get iterations "$repro" 1)
 	timeout=$(sweep_get timeout "$repro" 120)
+	splat=$(sweep_get expect_splat "$repro")
 	for ((i = 0; i < ${#ids[@]}; i++)); do
 		id="${ids[i]}"
 		[[ ${fs%@*} == - ]] || id+=".${fs%@*}"
 		id+=".$mount"
 		args="${argl[i]# } --iterations $iters"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args" "$fs"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$repro" "$mount" "$timeout" "$hang" "$args" "$fs" "$splat"
 	done
 }
 
@@ -205,9 +248,10 @@ sweep_disks() {
 }
 
 # sweep_cases: print the case list of the loaded sweep, TAB separated:
-#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS FS
+#   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS FS EXPECT_SPLAT
 # FS is the filesystem (sweep_filesystems): PROFILE@DISKS, "-@1" without
-# profiles.
+# profiles. EXPECT_SPLAT (the sweep's expect_splat regex, may be empty) is
+# read on the host only (results.jq); the guest's runner ignores it.
 # Cases that may hang come last, so a hang cannot hide other verdicts.
 sweep_cases() {
 	local mount repro all mounts
