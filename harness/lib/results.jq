@@ -53,7 +53,7 @@ def vname: if rank == 2 then "BROKEN" else . end;
 # record, a missing or extra record, a record the exit code contradicts
 # are BROKEN, with the disagreement as the reason. Every BROKEN and SKIP
 # gets a reason.
-def judge($e; $code; $runs; $want):
+def judge($e; $code; $runs; $want; $last):
   (if $e.why != "" then "exit \($code) (\($e.why))" else "exit \($code)" end) as $exit
   | ($runs | length) as $have
   | [$runs[] | .verdict? // "BROKEN" | vname] as $rv
@@ -69,7 +69,8 @@ def judge($e; $code; $runs; $want):
     {verdict: "BROKEN", reason: "exit 1 but no FAIL record (\($have) of \($want) records)"}
   elif verdict($code) == "BROKEN" then
     {verdict: "BROKEN",
-     reason: (if $e.why != "" then $e.why else (diag("BROKEN") // $exit) end)}
+     reason: (if $e.why != "" then $e.why
+              else (diag("BROKEN") // (if $last != "" then "\($exit): \($last)" else $exit end)) end)}
   elif any($rv[]; . == "BROKEN") then
     {verdict: "BROKEN", reason: "\($exit) but a BROKEN record: \(diag("BROKEN") // "malformed")"}
   elif $have != $want then
@@ -90,7 +91,9 @@ def splat_judge($j; $splats; $expect):
 # foreign: a kernel line naming a device ("BTRFS warning (device loop3): csum
 # failed ...") that is not ours ($dev, when known): on a shared host another
 # filesystem's messages come while a case runs, and are not the case's.
-def foreign: $dev != "" and ((capture("\\(device (?<d>[^)]+)\\)")? | .d) // $dev) != $dev;
+# $dev may list several devices (a run with several scratch disks).
+def foreign: $dev != "" and (((capture("\\(device (?<d>[^)]+)\\)")? | .d) // null) as $d
+  | $d != null and ($dev | split(" ") | index([$d])) == null);
 
 def case_line($id; $info; $rec; $fin):
   ($fin | capture("^(?<code>-?[0-9]+) (?<ms>[0-9]+) ?(?<why>.*)$")
@@ -103,7 +106,8 @@ def case_line($id; $info; $rec; $fin):
      | if .symptom? == "eio-read" then .csum_lines = $csum else . end] as $runs
   | (($params.iterations // "" | tonumber?) // ([$runs[] | .iterations? // empty][0]) // 1) as $want
   | [$klines[] | select(test($splat_re))] as $heads
-  | splat_judge(judge($e; $code; $runs; $want); $heads; $info.expect_splat)
+  | ([$rec.O[] | select(length > 0)][-1] // "") as $last
+  | splat_judge(judge($e; $code; $runs; $want; $last); $heads; $info.expect_splat)
   | (if ($rec.Z | length) > 0 and .verdict != "FAIL"
      then .verdict = "BROKEN" | .reason = "the runner could not record it: \($rec.Z[0])"
      else . end) as $j

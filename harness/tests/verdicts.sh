@@ -78,6 +78,7 @@ fail-exit2) rec f; exit 2 ;;
 fail-hang) rec f; exec sleep 60 ;;
 skip) rec s; exit 4 ;;
 skip-noreason) printf '{"verdict":"SKIP","iterations":1}\n' >>"\$json"; exit 4 ;;
+die) echo 'stub.c:123: madvise: Function not implemented' >&2; exit 2 ;;
 splat) echo '$SPLAT' >/dev/kmsg; rec p; exit 0 ;;
 foreign) echo 'BTRFS warning (device not-ours): csum failed root 5 ino 257 off 0 (diogap test)' >/dev/kmsg
 	rec p; exit 0 ;;
@@ -147,9 +148,10 @@ test_two_witnesses() {
 		case_line fail-hang fail-hang 1 '' 2
 		case_line skip skip
 		case_line skip-noreason skip-noreason
+		case_line die die
 	} >"$T/cases.tsv"
 	run_stub_cases "$out" || true
-	check_eq "one results line per case" 10 "$(grep -c . "$out/results.jsonl")"
+	check_eq "one results line per case" 11 "$(grep -c . "$out/results.jsonl")"
 	verdict_is "exit 0 + a PASS record: PASS" "$out" pass PASS
 	verdict_is "exit 0 + 3 PASS records of 3: PASS" "$out" pass3 PASS
 	verdict_is "exit 0 + a FAIL record: FAIL" "$out" fail-exit0 FAIL \
@@ -165,6 +167,8 @@ test_two_witnesses() {
 	verdict_is "exit 4 + a SKIP record: SKIP with its reason" "$out" skip SKIP \
 		'^precondition not met: stub$'
 	verdict_is "a SKIP without a diag still has a reason" "$out" skip-noreason SKIP '.'
+	verdict_is "exit 2 with no record: BROKEN, the reason is what it said last" "$out" die BROKEN \
+		'^exit 2: stub\.c:123: madvise: Function not implemented$'
 	check "every BROKEN and SKIP case has a reason" jqe "$out/results.jsonl" -s \
 		'all(.[] | select(.verdict == "BROKEN" or .verdict == "SKIP"); .reason | type == "string" and length > 0)'
 	check "records carry iterations and count" jqe "$out/results.jsonl" -s \
