@@ -191,6 +191,8 @@ int dg_main(const struct dg_repro *rp, int argc, char **argv)
 	       rp->name, o.seed, o.fstype, o.datasum, o.dio_align, o.align_source);
 	if (!strcmp(o.datasum, "yes"))
 		printf("# note: kernels with 968f19c5b1b7 (v6.15, 6.12.77) turn O_DIRECT writes to files with data checksums into buffered writes; --nocow or mount -o nodatasum tests the DIO path there\n");
+	if (getenv("DIOGAP_TEST_NO_PAGEMAP") && *getenv("DIOGAP_TEST_NO_PAGEMAP"))
+		printf("# test hook: DIOGAP_TEST_NO_PAGEMAP: /proc/self/pagemap treated as absent (mincore)\n");
 	for (it = 1; it <= o.iterations; it++) {
 		struct dg_result r;
 		struct dg_buf b;

@@ -368,6 +368,8 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 	} while (0)
 	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT"))
 		ADD("DIOGAP_TEST_CORRUPT=%s ", getenv("DIOGAP_TEST_CORRUPT"));
+	if (getenv("DIOGAP_TEST_NO_PAGEMAP") && *getenv("DIOGAP_TEST_NO_PAGEMAP"))
+		ADD("DIOGAP_TEST_NO_PAGEMAP=1 ");
 	ADD("%s --size %" PRIu64 " --offset %" PRIu64, argv0, o->size, o->offset);
 	if (o->chunk)
 		ADD(" --chunk %" PRIu64, o->chunk);

@@ -88,7 +88,7 @@ void dg_unverifiable(const struct dg_opts *o, const struct dg_buf *b,
 {
 	size_t i;
 
-	if (o->buf != DG_BUF_ANON || !b->want)
+	if (b->shared || !b->want || !b->map)
 		return;
 	for (i = 0; i < b->npages; i++) {
 		uint64_t s = (uint64_t)i * b->page, e = s + b->page;
