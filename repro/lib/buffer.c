@@ -85,6 +85,8 @@ static void advise(struct dg_buf *b, size_t len, int advice, const char *what)
 	if (!madvise(b->map, len, advice) || errno == EINVAL)
 		return;
 	if (errno == ENOSYS) {
+		if (b->note) /* the first says it: no madvise at all */
+			return;
 		b->note = advice == MADV_NOHUGEPAGE ?
 			"no madvise (ENOSYS, CONFIG_ADVISE_SYSCALLS=n): no THP control; residency is measured" :
 			"no madvise (ENOSYS): a fresh mapping has no PTEs to zap anyway";
