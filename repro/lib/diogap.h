@@ -316,8 +316,10 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
  * r->predicted, or over the first alignment unit at --offset when nothing
  * is predicted; stale: iteration-1 data written back over r->predicted
  * (says so when there is nothing to damage); grow: the file one alignment
- * unit longer. Prints "# test hook: ..."; no-op when the variable is unset.
- * The value is checked by dg_opts_parse (punch|stale|grow, else exit 2). */
+ * unit longer; eio: nothing here, the read-back sees -EIO
+ * (dg_test_read_eio). Prints "# test hook: ..."; no-op when the variable
+ * is unset. The value is checked by dg_opts_parse (punch|stale|grow|eio,
+ * else exit 2). */
 void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 		     unsigned iteration, struct dg_result *r);
 

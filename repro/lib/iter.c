@@ -204,8 +204,16 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 	ssize_t n;
 	size_t bad;
 
-	/* nr_dirtied first: nothing else may run between the writes and it */
-	dg_direct_end(r, o->size, b->page, dg_dirty_per_page(fd));
+	static bool loop_noted;
+	unsigned per_page = dg_dirty_per_page(fd);
+
+	/* the counters first: nothing else may run between the writes and it */
+	dg_direct_end(r, o->size, b->page, per_page);
+	if (per_page && !loop_noted) {
+		loop_noted = true;
+		printf("# note: a loop device without direct I/O under %s: its own writeback can make a direct write look buffered (SKIP); losetup --direct-io=on avoids that\n",
+		       o->target);
+	}
 	r->resident_pages = dg_buf_resident(b);
 	dg_predict(b->seen, b->npages, b->page, o->offset, o->chunk, o->size,
 		   &r->predicted);
