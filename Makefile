@@ -54,8 +54,13 @@ $(BUILD)/obj $(BUILD)/gen:
 	mkdir -p $@
 
 # ---- unit tests (repro/tests/) -------------------------------------------
-UNIT_SRCS := $(sort $(wildcard repro/tests/*.c))
+UNIT_SRCS := $(sort $(filter-out repro/tests/enosys.c,$(wildcard repro/tests/*.c)))
 UNIT_BIN := $(BUILD)/unit-tests
+# Test helper: run a command with some system calls failing ENOSYS (seccomp).
+ENOSYS_BIN := $(BUILD)/enosys
+
+$(ENOSYS_BIN): repro/tests/enosys.c
+	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $<
 
 $(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -Irepro/lib -static $(LDFLAGS) -o $@ \
@@ -68,7 +73,7 @@ check-unit: $(UNIT_BIN)
 # ---- reproducer checks and benchmark (need root, loop devices) -----------
 # Every reproducer x pattern x size on a loop-mounted btrfs, tmpfs control,
 # bad inputs and their exit codes.
-check-repro: reproducers
+check-repro: reproducers $(ENOSYS_BIN)
 	harness/tests/repro-local.sh $(BUILD)
 
 # Figures, not assertions: write/verify us and the ratio to bare I/O
@@ -86,7 +91,7 @@ deps:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(TOOL_BINS:=.d) $(UNIT_BIN).d
+-include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(TOOL_BINS:=.d) $(UNIT_BIN).d $(ENOSYS_BIN).d
 
 # ---- harness: the main job, test suites, benchmarks ------------------------
 # `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
