@@ -68,8 +68,10 @@ int dg_judge(struct dg_result *r)
 		return r->verdict;
 	if (r->direct == DG_NO) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "write went buffered: btrfs falls back to buffered writes for checksummed files since 968f19c5b1b7 (v6.15, 6.12.77); use nodatasum or --nocow (%" PRId64
-			 " pages dirtied, %" PRId64 " written back for %" PRId64 " written)",
+			 "write went buffered (%" PRId64 " pages dirtied, %" PRId64
+			 " written back for %" PRId64 " written): btrfs does so for checksummed files"
+			 " since 968f19c5b1b7 and on profiles with copies since 7c2830f00c3e; nodatasum"
+			 " or --nocow on a single-copy profile stays direct",
 			 r->dirtied_pages, r->writeback_pages, r->dirtied_written);
 		r->diag = r->diag_buf;
 		return r->verdict = DG_SKIP;
