@@ -101,7 +101,7 @@ run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro runner verdicts run-local errors card profiles hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro runner verdicts mutants run-local errors card profiles hang build-kernel run-vm kernels hang-vm report bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
