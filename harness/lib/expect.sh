@@ -5,17 +5,16 @@
 # jq: judge one results.jsonl line against the rules of one variant.
 # shellcheck disable=SC2016 # jq code, not shell
 readonly DG_EXPECT_JQ='
+include "signature";
 def pair: .[0:2];
-# The signature of a FAIL: "hole" when every bad range reads as zeros and
-# the size is right (the partial-DIO hole), "size" when the file size is
-# wrong (the O_APPEND bug).
-def signature: [.runs[]? | select(.verdict? == "FAIL")] as $f
-  | if any($f[]; .size_seen != .size_expected) then "size"
-    elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
-    else "other" end;
-# mount=OPT: OPT is one of the case mount options ("defaults" for none).
+# The signature of a FAIL (harness/lib/signature.jq): hole, size, eio,
+# copies, hang, splat or other.
+def signature: dg_signature;
+# mount=OPT: OPT is one of the case mount options ("defaults" for none);
+# profile=P: the case ran on that filesystem profile (sweep key profile).
 def matches($c): split("=") as [$k, $v]
   | if $k == "mount" then any($c.mount | split(",")[]; . == $v)
+    elif $k == "profile" then ($c.profile // "-") == $v
     else (($c.params[$k] // "") | tostring) == $v end;
 . as $c
 | [$rules[] | select(.variant == $variant)
@@ -47,7 +46,7 @@ def matches($c): split("=") as [$k, $v]
 # MATCH keys a case can have: the reproducer options the sweep's parameter
 # keys become (harness/lib/sweep.sh: fixed_buffers -> fixed-buffers), the
 # iterations, and the mount option set.
-readonly DG_MATCH_KEYS="size offset chunk fault buffer engine qd fixed-buffers async hang-timeout iterations mount"
+readonly DG_MATCH_KEYS="size offset chunk fault buffer engine qd fixed-buffers async hang-timeout iterations mount profile"
 
 # expect_rules FILE: the rules as a JSON array; a malformed line, an unknown
 # EXPECT or a MATCH key no case can have (a misspelling would make the rule
@@ -58,7 +57,7 @@ expect_rules() {
 		BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) known[k[i]] = 1 }
 		/^[[:space:]]*(#|$)/ { next }
 		NF != 4 { printf "%s:%d: want VARIANT REPRO MATCH EXPECT\n", f, NR > "/dev/stderr"; bad = 1; next }
-		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size)?)(\+splat)?$/ {
+		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size|:eio|:copies|:hang|:splat)?)(\+splat)?$/ {
 			printf "%s:%d: unknown EXPECT %s\n", f, NR, $4 > "/dev/stderr"; bad = 1; next }
 		$3 != "*" {
 			m = split($3, kv, ",")
@@ -79,7 +78,7 @@ expect_rules() {
 
 # expect_judge RULES VARIANT RESULTS_JSONL: one judgement line per case.
 expect_judge() {
-	jq -c --argjson rules "$1" --arg variant "$2" "$DG_EXPECT_JQ" "$3"
+	jq -c -L "$DIOGAP_ROOT/harness/lib" --argjson rules "$1" --arg variant "$2" "$DG_EXPECT_JQ" "$3"
 }
 
 # expect_unmatched RULES VARIANT JUDGED: PASS rules of VARIANT that no case
