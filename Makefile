@@ -71,6 +71,13 @@ check-unit: $(UNIT_BIN)
 check-repro: reproducers
 	harness/tests/repro-local.sh $(BUILD)
 
+# The unstable-buffer reproducers (dio-unstable-write, dio-unstable-read):
+# single, DUP and RAID1 loop-mounted btrfs, the copies checker against a
+# damaged mirror. Not in CHECK_SUITES yet.
+.PHONY: check-unstable
+check-unstable: reproducers
+	harness/tests/repro-unstable.sh $(BUILD)
+
 # Figures, not assertions: write/verify us and the ratio to bare I/O
 # (build/bare-io: one O_DIRECT pwrite + pread, the baseline).
 $(BUILD)/bare-io: repro/bench/bare-io.c $(LIB_A)
