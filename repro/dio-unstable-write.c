@@ -651,6 +651,62 @@ static size_t check_content(const char *got, const char *want, size_t len, uint6
 	return bad;
 }
 
+/*
+ * Test hook DIOGAP_TEST_UNSTABLE=disk: after the writes and the cache drop,
+ * one byte of the file's first sector (at --offset) is changed on the raw
+ * device, in the last copy of its chunk (the only one on single): what a
+ * buggy kernel leaves. With data checksums the read-back fails with EIO;
+ * with two copies they differ. Shows the FAIL paths on a kernel with the
+ * fixes; never set by the harness. Returns a description for the JSON.
+ */
+static const char *test_damage_disk(int fd, const struct dg_opts *o, const struct copies *cp)
+{
+	const char *how = getenv("DIOGAP_TEST_UNSTABLE");
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent fe[1];
+	} q;
+	const struct chunk *c;
+	struct btrfs_ioctl_dev_info_args di;
+	uint64_t lg, phys;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *blk;
+	int dfd;
+
+	if (!how || !*how)
+		return NULL;
+	if (strcmp(how, "disk"))
+		dg_usage_error("DIOGAP_TEST_UNSTABLE='%s' must be disk", how);
+	memset(&q, 0, sizeof(q));
+	q.fm.fm_start = o->offset;
+	q.fm.fm_length = o->dio_align;
+	q.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	q.fm.fm_extent_count = 1;
+	CHECK_SYS(ioctl(fd, FS_IOC_FIEMAP, &q.fm));
+	CHECK(q.fm.fm_mapped_extents == 1 && q.fe[0].fe_logical <= o->offset);
+	lg = q.fe[0].fe_physical + (o->offset - q.fe[0].fe_logical);
+	c = find_chunk(cp, lg);
+	CHECK(c && c->nstripes);
+	phys = c->st[c->nstripes - 1].offset + (lg - c->logical);
+	memset(&di, 0, sizeof(di));
+	di.devid = c->st[c->nstripes - 1].devid;
+	CHECK_SYS(ioctl(fd, BTRFS_IOC_DEV_INFO, &di));
+	dfd = open((const char *)di.path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0)
+		dg_die_at(__FILE__, __LINE__, (const char *)di.path, errno);
+	blk = dg_xbuffer(page, o->dio_align);
+	CHECK(pread(dfd, blk, o->dio_align, (off_t)phys) == (ssize_t)o->dio_align);
+	blk[100] ^= 0x5a; /* not the flipped byte: the content check sees it too */
+	CHECK(pwrite(dfd, blk, o->dio_align, (off_t)phys) == (ssize_t)o->dio_align);
+	CHECK_SYS(fsync(dfd));
+	close(dfd);
+	free(blk);
+	printf("# test hook: DIOGAP_TEST_UNSTABLE=disk changed byte 100 of file offset %" PRIu64
+	       " on %s at %" PRIu64 " (copy %u of %u)\n", o->offset, (const char *)di.path, phys,
+	       c->nstripes, c->nstripes);
+	return "disk";
+}
+
 static int set_fail(struct dg_result *r, const char **symptom, const char *what)
 {
 	if (!*symptom)
@@ -668,7 +724,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	uint64_t chunk = o->chunk ? o->chunk : o->size, c, t0, first_eio = UINT64_MAX;
 	struct dg_scribble sc = { 0 };
 	struct dg_ranges eio = { 0 };
-	const char *symptom = NULL, *drop;
+	const char *symptom = NULL, *drop, *hook;
 	struct copies cp;
 	unsigned calls = 0, shorts = 0, eio_pieces;
 	long long dirtied0, dirtied1;
@@ -744,8 +800,12 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		return dg_write_failed(werr, o->offset + c, r);
 	}
 	drop = dg_drop_cache(fd, o->offset, o->size);
+	/* again: the writes may have allocated a new data chunk */
+	free(cp.chunks);
+	copies_probe(fd, &cp);
 	dg_test_corrupt(o, fd, run_id, iteration, r);
-	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT"))
+	hook = test_damage_disk(fd, o, &cp);
+	if ((getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT")) || hook)
 		drop = dg_drop_cache(fd, o->offset, o->size);
 
 	t0 = dg_now_us();
@@ -791,8 +851,15 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 			copies_diag(&cp, r->diag_buf, sizeof(r->diag_buf));
 		set_fail(r, &symptom, "copies");
 	}
-	if (r->verdict == DG_FAIL)
+	if (r->verdict == DG_FAIL) {
 		r->diag = r->diag_buf;
+	} else if (cp.ncopies >= 2 && !cp.checked) {
+		/* the check this iteration promised did not run */
+		snprintf(r->diag_buf, sizeof(r->diag_buf), "copies not compared: %s",
+			 cp.why ? cp.why : "unknown");
+		r->diag = r->diag_buf;
+		r->verdict = DG_BROKEN;
+	}
 
 	dg_sb_printf(&extra, "\"symptom\":");
 	dg_sb_str(&extra, symptom);
@@ -808,6 +875,8 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	else
 		dg_sb_printf(&extra, "%" PRIu64, first_eio);
 	dg_sb_printf(&extra, ",\"bad_sectors\":%zu,\"datasum_inode\":\"%s\",", bad, datasum);
+	if (hook)
+		dg_sb_printf(&extra, "\"test_unstable\":\"%s\",", hook);
 	copies_json(&extra, &cp);
 	r->extra_json = extra.s;
 	printf("# %s: writes went %s (nr_dirtied +%lld for %zu pages), %" PRIu64
@@ -860,9 +929,12 @@ static int verify_only(const struct dg_repro *rp, const char *file, const char *
 	copies_probe(fd, &cp);
 	if (!cp.why)
 		copies_compare(fd, &cp, 0, 0);
-	if (!cp.checked) {
+	if (!cp.checked && cp.ncopies < 2) {
 		snprintf(r.diag_buf, sizeof(r.diag_buf), "precondition not met: %s", cp.why);
 		r.verdict = DG_SKIP;
+	} else if (!cp.checked) {
+		snprintf(r.diag_buf, sizeof(r.diag_buf), "copies not compared: %s", cp.why);
+		r.verdict = DG_BROKEN;
 	} else if (cp.differ) {
 		copies_diag(&cp, r.diag_buf, sizeof(r.diag_buf));
 		r.verdict = DG_FAIL;

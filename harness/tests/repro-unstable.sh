@@ -114,6 +114,12 @@ test_write_datasum() {
 				.eio_reads == 0 and .bad_sectors == 0 and .datasum_inode == "yes")'
 	fi
 	echo "# write side, datasum: direct = $(jq -sr 'map(.direct | tostring) | join(" ")' "$J")"
+	DIOGAP_TEST_UNSTABLE=disk run_repro 1 "write: test hook disk (a byte changed on the device) -> FAIL" \
+		"$W" --size 1M --chunk 256K --offset 64K --iterations 2 "$mnt"
+	check "write: EIO on read-back of exactly the damaged unit, symptom eio-read" \
+		records 'length == 2 and all(.verdict == "FAIL" and .symptom == "eio-read" and
+			.test_unstable == "disk" and .first_eio == 65536 and .eio_reads == 1 and
+			(.diag | test("csum failure")))'
 	DIOGAP_TEST_CORRUPT=punch run_repro 1 "write: test hook punch -> FAIL data" \
 		"$W" --size 1M --chunk 256K "$mnt"
 	check "write: punched unit is a zero gap (hole), symptom data" \
@@ -154,6 +160,14 @@ write_copies() {
 		check "$profile: copies equal in every record" records 'all(.copies.differ_bytes == 0)'
 	fi
 	echo "# write side, $profile nodatasum: differ_bytes = $(jq -sr 'map(.copies.differ_bytes | tostring) | join(" ")' "$J"), direct = $(jq -sr 'map(.direct | tostring) | join(" ")' "$J")"
+	# the read-back may read copy 2 (btrfs picks a mirror per reader): then
+	# the content check sees the damage first (symptom data)
+	DIOGAP_TEST_UNSTABLE=disk run_repro 1 "$profile: test hook disk (copy 2 changed) -> FAIL" \
+		"$W" --size 1M "$mnt"
+	check "$profile: copies differ in one byte at file offset 100 (symptom copies or data)" \
+		records '.[0].verdict == "FAIL" and (.[0].symptom == "copies" or .[0].symptom == "data") and
+			.[0].copies.first.file_offset == 100 and .[0].copies.differ_bytes == 1 and
+			.[0].copies.first.copy == 2'
 }
 
 # damage_copy MNT PROFILE DEV: a file written with dd; its copies equal;
