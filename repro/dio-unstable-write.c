@@ -243,7 +243,7 @@ static void copies_probe(int fd, struct copies *cp)
 
 		snprintf(cp->why_buf, sizeof(cp->why_buf), striped ?
 			 "the copies of a %s data profile are not compared (only dup, raid1, raid1c3, raid1c4)" :
-			 "the data profile (%s) has one copy", cp->profile);
+			 "the data profile (%s) has one copy: nothing to compare", cp->profile);
 		cp->why = cp->why_buf;
 	}
 }
@@ -747,7 +747,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		dg_usage_error("--copies: %s", cp.why);
 	if (strcmp(datasum, "yes") && cp.ncopies < 2) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "precondition not met: no data checksums (inode %s) and %s: nothing can disagree",
+			 "precondition not met: no data checksums (inode %s) and %s",
 			 csum < 0 ? "unknown" : "NODATASUM", cp.why ? cp.why : "one copy");
 		r->diag = r->diag_buf;
 		dg_sb_printf(&extra, "\"symptom\":null,\"precondition\":{\"met\":false,\"why\":");
