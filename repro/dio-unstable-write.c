@@ -631,6 +631,7 @@ static size_t check_content(const char *got, const char *want, size_t len, uint6
 {
 	unsigned char s[DG_SECTOR];
 	size_t k, bad = 0, e = 0;
+	enum dg_class cls;
 
 	for (k = 0; k + DG_SECTOR <= len; k += DG_SECTOR) {
 		unsigned char w = (unsigned char)want[k + FLIP_BYTE];
@@ -645,8 +646,13 @@ static size_t check_content(const char *got, const char *want, size_t len, uint6
 		if (!memcmp(s, want + k, DG_SECTOR))
 			continue;
 		bad++;
-		dg_ranges_add(gaps, foff + k, foff + k + DG_SECTOR,
-			      dg_classify(s, want + k, foff + k, run_id, (uint32_t)it));
+		/* as read (a zero sector stays zero even where want's flipped
+		 * byte is 0xff), else with the flipped byte put back (stale or
+		 * misplaced data carries a flipped byte too) */
+		cls = dg_classify(got + k, want + k, foff + k, run_id, (uint32_t)it);
+		if (cls == DG_GARBAGE)
+			cls = dg_classify(s, want + k, foff + k, run_id, (uint32_t)it);
+		dg_ranges_add(gaps, foff + k, foff + k + DG_SECTOR, cls);
 	}
 	return bad;
 }
