@@ -26,10 +26,11 @@
  * reading alignment units). Content: every byte but the flipped one of
  * each sector must be exactly the pattern, the flipped one either of its
  * two values; anything else is FAIL data. When the data profile has 2+
- * copies (chunk tree, BTRFS_IOC_TREE_SEARCH_V2), every copy of every
- * extent (FIEMAP) is read from the raw devices (BTRFS_IOC_DEV_INFO paths,
- * O_RDONLY|O_DIRECT) and compared: any difference is FAIL copies (first
- * logical address, file offset, device offsets). A "direct" member says
+ * copies (dup, raid1, raid1c3, raid1c4, raid10: chunk tree,
+ * BTRFS_IOC_TREE_SEARCH_V2), every copy of every extent (FIEMAP) is read
+ * from the raw devices (BTRFS_IOC_DEV_INFO paths, O_RDONLY|O_DIRECT) and
+ * compared: any difference is FAIL copies (first logical address, file
+ * offset, device offsets); raid5/6 parity is not checked. A "direct" member says
  * whether the writes went direct or the kernel fell back to buffered (the
  * fixes' way): /proc/vmstat nr_dirtied grew by less than a quarter, or by
  * half or more, of the pages written, above what the devices add (a loop
@@ -73,8 +74,8 @@ static bool want_copies; /* --copies */
 /* ---- the copies: chunk tree, devices, FIEMAP ----------------------------- */
 
 struct chunk {
-	uint64_t logical, length, type;
-	unsigned nstripes;
+	uint64_t logical, length, type, stripe_len;
+	unsigned nstripes, sub_stripes;
 	struct { uint64_t devid, offset; } st[MAX_STRIPES];
 };
 
@@ -111,8 +112,14 @@ static const char *profile_name(uint64_t type)
 	       p == 0 ? "single" : "unknown";
 }
 
-/* Mirror copies a chunk of this profile holds, 0 when its copies are not
- * plain mirrors at the same chunk offset (raid10, raid5/6: not compared). */
+static bool is_raid10(const struct chunk *c)
+{
+	return (c->type & BTRFS_BLOCK_GROUP_PROFILE_MASK) == BTRFS_BLOCK_GROUP_RAID10;
+}
+
+/* Copies a chunk holds that can be compared byte for byte: every stripe of
+ * dup/raid1/raid1c3/raid1c4, sub_stripes for raid10; 1 for single/raid0;
+ * 0 for raid5/6 (parity: not compared). */
 static unsigned mirror_copies(const struct chunk *c)
 {
 	uint64_t p = c->type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
@@ -120,6 +127,8 @@ static unsigned mirror_copies(const struct chunk *c)
 	if (p == BTRFS_BLOCK_GROUP_DUP || p == BTRFS_BLOCK_GROUP_RAID1 ||
 	    p == BTRFS_BLOCK_GROUP_RAID1C3 || p == BTRFS_BLOCK_GROUP_RAID1C4)
 		return c->nstripes;
+	if (p == BTRFS_BLOCK_GROUP_RAID10)
+		return c->sub_stripes >= 2 && c->nstripes % c->sub_stripes == 0 ? c->sub_stripes : 0;
 	if (p == 0 || p == BTRFS_BLOCK_GROUP_RAID0)
 		return 1;
 	return 0;
@@ -129,9 +138,32 @@ static unsigned profile_copies(uint64_t type)
 {
 	uint64_t p = type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
 
-	/* raid10 and raid5/6 count as one: their copies are not compared */
+	/* raid5/6 count as one: their copies are not compared */
 	return p == BTRFS_BLOCK_GROUP_RAID1C4 ? 4 : p == BTRFS_BLOCK_GROUP_RAID1C3 ? 3 :
-	       (p == BTRFS_BLOCK_GROUP_DUP || p == BTRFS_BLOCK_GROUP_RAID1) ? 2 : 1;
+	       (p == BTRFS_BLOCK_GROUP_DUP || p == BTRFS_BLOCK_GROUP_RAID1 ||
+		p == BTRFS_BLOCK_GROUP_RAID10) ? 2 : 1;
+}
+
+/* Where copy m of the byte at logical (inside chunk c) lives: returns the
+ * stripe index (its device), sets *phys and *run, the bytes from there on
+ * that stay contiguous on that device (btrfs_map_block's arithmetic). */
+static unsigned copy_at(const struct chunk *c, uint64_t logical, unsigned m, uint64_t *phys,
+			uint64_t *run)
+{
+	uint64_t off = logical - c->logical;
+
+	if (is_raid10(c)) {
+		unsigned factor = c->nstripes / c->sub_stripes;
+		uint64_t nr = off / c->stripe_len, in = off % c->stripe_len;
+		unsigned idx = (unsigned)(nr % factor) * c->sub_stripes + m;
+
+		*phys = c->st[idx].offset + nr / factor * c->stripe_len + in;
+		*run = c->stripe_len - in;
+		return idx;
+	}
+	*phys = c->st[m].offset + off;
+	*run = c->length - off;
+	return m;
 }
 
 /* The data chunks from the chunk tree. 0, or -errno (EPERM: not root). */
@@ -192,6 +224,10 @@ static int load_chunks(int fd, struct copies *cp)
 			c->length = le64toh(ch.length);
 			c->type = le64toh(ch.type);
 			c->nstripes = le16toh(ch.num_stripes);
+			c->sub_stripes = le16toh(ch.sub_stripes);
+			c->stripe_len = le64toh(ch.stripe_len);
+			if (!c->stripe_len)
+				c->stripe_len = 64 * 1024;
 			if (c->nstripes > MAX_STRIPES)
 				c->nstripes = MAX_STRIPES;
 			for (s = 0; s < c->nstripes; s++) {
@@ -238,11 +274,11 @@ static void copies_probe(int fd, struct copies *cp)
 		return;
 	}
 	if (cp->ncopies < 2) {
-		bool striped = strstr(cp->profile, "raid10") || strstr(cp->profile, "raid5") ||
-			       strstr(cp->profile, "raid6") || !strcmp(cp->profile, "mixed");
+		bool striped = strstr(cp->profile, "raid5") || strstr(cp->profile, "raid6") ||
+			       !strcmp(cp->profile, "mixed");
 
 		snprintf(cp->why_buf, sizeof(cp->why_buf), striped ?
-			 "the copies of a %s data profile are not compared (only dup, raid1, raid1c3, raid1c4)" :
+			 "the copies of a %s data profile are not compared (only dup, raid1, raid1c3, raid1c4, raid10)" :
 			 "the data profile (%s) has one copy: nothing to compare", cp->profile);
 		cp->why = cp->why_buf;
 	}
@@ -309,13 +345,11 @@ static void pread_all(int fd, void *buf, size_t n, uint64_t off, const char *pat
 static void compare_piece(int fsfd, struct copies *cp, const struct chunk *c,
 			  uint64_t logical, uint64_t len, uint64_t foff, char **bufs)
 {
-	unsigned n = c->nstripes, k;
+	unsigned n = mirror_copies(c), k, idx[MAX_STRIPES];
+	uint64_t phys[MAX_STRIPES], run, done;
 	const char *path[MAX_STRIPES];
 	int fds[MAX_STRIPES];
-	uint64_t done;
 
-	for (k = 0; k < n; k++)
-		fds[k] = dev_fd(fsfd, cp, c->st[k].devid, &path[k]);
 	if (cp->map_n < MAP_LISTED) {
 		dg_sb_printf(&cp->map, "%s{\"file_offset\":%" PRIu64 ",\"logical\":%" PRIu64
 			     ",\"len\":%" PRIu64 ",\"copies\":[", cp->map_n ? "," : "", foff,
@@ -323,24 +357,30 @@ static void compare_piece(int fsfd, struct copies *cp, const struct chunk *c,
 		printf("# copies: file %" PRIu64 " logical %" PRIu64 " len %" PRIu64 ":", foff,
 		       logical, len);
 		for (k = 0; k < n; k++) {
-			uint64_t phys = c->st[k].offset + (logical - c->logical);
+			unsigned i = copy_at(c, logical, k, &phys[k], &run);
 
+			dev_fd(fsfd, cp, c->st[i].devid, &path[k]);
 			dg_sb_printf(&cp->map, "%s{\"devid\":%" PRIu64 ",\"path\":", k ? "," : "",
-				     c->st[k].devid);
+				     c->st[i].devid);
 			dg_sb_str(&cp->map, path[k]);
-			dg_sb_printf(&cp->map, ",\"physical\":%" PRIu64 "}", phys);
+			dg_sb_printf(&cp->map, ",\"physical\":%" PRIu64 "}", phys[k]);
 			printf(" copy %u devid %" PRIu64 " %s physical %" PRIu64 "%s", k + 1,
-			       c->st[k].devid, path[k], phys, k + 1 < n ? ";" : "\n");
+			       c->st[i].devid, path[k], phys[k], k + 1 < n ? ";" : "\n");
 		}
 		dg_sb_printf(&cp->map, "]}");
 		cp->map_n++;
 	}
-	for (done = 0; done < len; done += CMP_PIECE) {
+	for (done = 0; done < len; ) {
 		size_t m = (size_t)(len - done < CMP_PIECE ? len - done : CMP_PIECE), i;
-		uint64_t base = logical - c->logical + done;
 
+		for (k = 0; k < n; k++) {
+			idx[k] = copy_at(c, logical + done, k, &phys[k], &run);
+			if (m > run)
+				m = (size_t)run; /* raid10: up to the stripe's end */
+			fds[k] = dev_fd(fsfd, cp, c->st[idx[k]].devid, &path[k]);
+		}
 		for (k = 0; k < n; k++)
-			pread_all(fds[k], bufs[k], m, c->st[k].offset + base, path[k]);
+			pread_all(fds[k], bufs[k], m, phys[k], path[k]);
 		for (k = 1; k < n; k++) {
 			if (!memcmp(bufs[0], bufs[k], m))
 				continue;
@@ -354,12 +394,13 @@ static void compare_piece(int fsfd, struct copies *cp, const struct chunk *c,
 				cp->first_logical = logical + done + i;
 				cp->first_file = foff + done + i;
 				cp->first_copy = k;
-				cp->first_devid[0] = c->st[0].devid;
-				cp->first_devid[1] = c->st[k].devid;
-				cp->first_phys[0] = c->st[0].offset + base + i;
-				cp->first_phys[1] = c->st[k].offset + base + i;
+				cp->first_devid[0] = c->st[idx[0]].devid;
+				cp->first_devid[1] = c->st[idx[k]].devid;
+				cp->first_phys[0] = phys[0] + i;
+				cp->first_phys[1] = phys[k] + i;
 			}
 		}
+		done += m;
 	}
 	cp->bytes += len;
 }
@@ -674,7 +715,8 @@ static const char *test_damage_disk(int fd, const struct dg_opts *o, const struc
 	} q;
 	const struct chunk *c;
 	struct btrfs_ioctl_dev_info_args di;
-	uint64_t lg, phys;
+	uint64_t lg, phys, run;
+	unsigned copies, stripe;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	char *blk;
 	int dfd;
@@ -692,10 +734,11 @@ static const char *test_damage_disk(int fd, const struct dg_opts *o, const struc
 	CHECK(q.fm.fm_mapped_extents == 1 && q.fe[0].fe_logical <= o->offset);
 	lg = q.fe[0].fe_physical + (o->offset - q.fe[0].fe_logical);
 	c = find_chunk(cp, lg);
-	CHECK(c && c->nstripes);
-	phys = c->st[c->nstripes - 1].offset + (lg - c->logical);
+	CHECK(c && mirror_copies(c));
+	copies = mirror_copies(c);
+	stripe = copy_at(c, lg, copies - 1, &phys, &run);
 	memset(&di, 0, sizeof(di));
-	di.devid = c->st[c->nstripes - 1].devid;
+	di.devid = c->st[stripe].devid;
 	CHECK_SYS(ioctl(fd, BTRFS_IOC_DEV_INFO, &di));
 	dfd = open((const char *)di.path, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (dfd < 0)
@@ -709,7 +752,7 @@ static const char *test_damage_disk(int fd, const struct dg_opts *o, const struc
 	free(blk);
 	printf("# test hook: DIOGAP_TEST_UNSTABLE=disk changed byte 100 of file offset %" PRIu64
 	       " on %s at %" PRIu64 " (copy %u of %u)\n", o->offset, (const char *)di.path, phys,
-	       c->nstripes, c->nstripes);
+	       copies, copies);
 	return "disk";
 }
 

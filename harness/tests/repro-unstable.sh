@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # repro-unstable.sh: the unstable-buffer reproducers (dio-unstable-write,
 # dio-unstable-read) on the running kernel, on loop-mounted btrfs: single
-# (datasum and nodatasum), DUP on one device and RAID1 over two, both
-# nodatasum. The copies checker is shown to catch a difference: one
+# (datasum and nodatasum), DUP on one device, RAID1 over two and RAID10
+# over four, nodatasum. The copies checker is shown to catch a difference: one
 # mirror's copy of a file is overwritten on the raw loop device, and
 # `dio-unstable-write --verify-only FILE` must FAIL copies where
 # btrfs-map-logical (btrfs-progs, independent of our code) says copy 2 is.
@@ -176,34 +176,33 @@ write_copies() {
 }
 
 # damage_copy MNT PROFILE DEV: a file written with dd; its copies equal;
-# copy 2 of its third 4 KiB block overwritten on the raw device where
-# btrfs-map-logical says it is; the checker must name that spot.
+# copy 2 of the 4 KiB block at file offset OFF (in the fourth 64 KiB
+# stripe: raid10 maps it to other devices than the first) overwritten on
+# the raw device where btrfs-map-logical says it is; the checker must name
+# that spot.
 damage_copy() {
-	local mnt=$1 profile=$2 dev=$3 f=$1/victim line lg ph2 mapped
+	local mnt=$1 profile=$2 dev=$3 f=$1/victim off=204800 lg map dev2 ph2
 	dd if=/dev/urandom of="$f" bs=1M count=2 oflag=direct status=none
 	sync
 	run_repro 0 "$profile: --verify-only on an intact file PASSes" "$W" --verify-only "$f"
 	check "$profile: intact file: 2 MiB compared, nothing differs" \
 		records '.[0].verdict == "PASS" and .[0].copies.bytes == 2097152 and .[0].copies.differ_bytes == 0'
-	line=$(grep -m1 '^# copies: file 0 ' "$DG_RUN_DIR/out") || line=
-	lg=$(sed -nE 's/.* logical ([0-9]+) len.*/\1/p' <<<"$line")
-	ph2=$(sed -nE 's/.*copy 2 devid [0-9]+ [^ ]+ physical ([0-9]+).*/\1/p' <<<"$line")
-	if [[ -z $lg || -z $ph2 ]]; then
-		not_ok "$profile: copy map line" "$line"
+	lg=$(jq -r '.copies.map[] | select(.file_offset == 0) | .logical' "$J")
+	map=$(btrfs-map-logical -l $((lg + off)) -b 4096 "$dev" 2>/dev/null | grep '^mirror 2 ') || map=
+	ph2=$(sed -nE 's/^mirror 2 logical [0-9]+ physical ([0-9]+) device .*/\1/p' <<<"$map")
+	dev2=$(sed -nE 's/.* device (.*)$/\1/p' <<<"$map")
+	if [[ -z $lg || -z $ph2 || ! -b $dev2 ]]; then
+		not_ok "$profile: copy 2 of logical $lg + $off from btrfs-map-logical" "$map"
 		return
 	fi
-	mapped=$(btrfs-map-logical -l $((lg + 8192)) -b 4096 "$dev" 2>/dev/null |
-		sed -nE 's/^mirror 2 logical [0-9]+ physical ([0-9]+) device .*/\1/p')
-	check_eq "$profile: copy 2 where btrfs-map-logical says" "$((ph2 + 8192))" "$mapped"
-	# copy 2 of file bytes [8192, 12288): the mount's own reads use copy 1
-	# or 2, it does not matter: nodatasum, and the checker reads the disks
-	dd if=/dev/zero of="$(sed -nE 's/.*copy 2 devid [0-9]+ ([^ ]+) physical.*/\1/p' <<<"$line")" \
-		bs=4096 count=1 seek=$(((ph2 + 8192) / 4096)) oflag=direct conv=notrunc status=none
+	# nodatasum: the mount's own reads may use either copy, it does not
+	# matter; the checker reads the disks
+	dd if=/dev/zero of="$dev2" bs=4096 count=1 seek=$((ph2 / 4096)) oflag=direct conv=notrunc status=none
 	run_repro 1 "$profile: --verify-only after damaging copy 2 FAILs" "$W" --verify-only "$f"
-	# shellcheck disable=SC2016 # $lg, $ph are jq's
-	check "$profile: symptom copies at file offset 8192, logical and physical named" \
-		records --argjson lg $((lg + 8192)) --argjson ph $((ph2 + 8192)) \
-		'.[0].symptom == "copies" and .[0].copies.first.file_offset == 8192 and
+	# shellcheck disable=SC2016 # $lg, $ph, $off are jq's
+	check "$profile: symptom copies at file offset $off, logical and copy 2's physical as btrfs-map-logical" \
+		records --argjson lg $((lg + off)) --argjson ph "$ph2" --argjson off $off \
+		'.[0].symptom == "copies" and .[0].copies.first.file_offset == $off and
 			.[0].copies.first.logical == $lg and .[0].copies.first.physical[1] == $ph and
 			.[0].copies.differ_bytes > 0 and .[0].copies.differ_bytes <= 4096 and
 			(.[0].diag | startswith("mirror copies differ"))'
@@ -234,6 +233,13 @@ main() {
 	mnt=$(fs raid1 nodatasum "-d raid1 -m raid1" "$d2" "$d3")
 	write_copies "$mnt" raid1
 	damage_copy "$mnt" raid1 "$d2"
+	umount "$mnt"
+
+	mnt=$(fs raid10 nodatasum "-d raid10 -m raid1" "$(loopdev r10a 1G)" "$(loopdev r10b 1G)" \
+		"$(loopdev r10c 1G)" "$(loopdev r10d 1G)")
+	d1=$(findmnt -n -o SOURCE --target "$mnt")
+	write_copies "$mnt" raid10
+	damage_copy "$mnt" raid10 "$d1"
 	umount "$mnt"
 	t_done
 }
