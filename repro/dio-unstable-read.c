@@ -32,12 +32,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/btrfs.h>
-#include <linux/btrfs_tree.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,37 +42,6 @@
 
 #define READ_LIMIT 400
 #define TIME_BUDGET_US (5 * 1000000ULL)
-#define INODE_NODATASUM (1ULL << 0) /* BTRFS_INODE_NODATASUM, not in the UAPI */
-
-/* Does the file's inode item carry data checksums? 1 yes, 0 no, -1 cannot
- * tell (not root). */
-static int inode_datasum(int fd)
-{
-	struct {
-		struct btrfs_ioctl_search_args_v2 a;
-		char buf[4096];
-	} q;
-	struct btrfs_ioctl_search_header sh;
-	struct btrfs_inode_item ii;
-	struct stat st;
-
-	CHECK_SYS(fstat(fd, &st));
-	memset(&q, 0, sizeof(q));
-	q.a.key.tree_id = 0; /* the subvolume of fd */
-	q.a.key.min_objectid = q.a.key.max_objectid = (uint64_t)st.st_ino;
-	q.a.key.min_type = q.a.key.max_type = BTRFS_INODE_ITEM_KEY;
-	q.a.key.max_offset = UINT64_MAX;
-	q.a.key.max_transid = UINT64_MAX;
-	q.a.key.nr_items = 1;
-	q.a.buf_size = sizeof(q.buf);
-	if (ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, &q.a) < 0 || q.a.key.nr_items != 1)
-		return -1;
-	memcpy(&sh, q.buf, sizeof(sh));
-	if (sh.len < sizeof(ii))
-		return -1;
-	memcpy(&ii, q.buf + sizeof(sh), sizeof(ii));
-	return le64toh(ii.flags) & INODE_NODATASUM ? 0 : 1;
-}
 
 static void write_file(const struct dg_opts *o, const char *data, size_t len)
 {
@@ -121,7 +87,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	r->size_expected = o->offset + o->size;
 	r->chunk_used = chunk;
 	fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
-	csum = inode_datasum(fd);
+	csum = dg_inode_datasum(fd);
 	datasum = csum < 0 ? o->datasum : csum ? "yes" : "no";
 	if (strcmp(datasum, "yes")) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf),

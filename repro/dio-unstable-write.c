@@ -514,40 +514,6 @@ static void copies_diag(const struct copies *cp, char *out, size_t n)
 
 /* ---- one iteration ------------------------------------------------------- */
 
-#define INODE_NODATASUM (1ULL << 0) /* BTRFS_INODE_NODATASUM, not in the UAPI */
-
-/* Does the file's inode item carry data checksums? 1 yes, 0 no
- * (NODATASUM), -1 cannot tell (not root). The mount options in mountinfo
- * are not enough: a file created with `chattr +C` or under a nodatasum
- * mount keeps what it was created with. */
-static int inode_datasum(int fd)
-{
-	struct {
-		struct btrfs_ioctl_search_args_v2 a;
-		char buf[4096];
-	} q;
-	struct btrfs_ioctl_search_header sh;
-	struct btrfs_inode_item ii;
-	struct stat st;
-
-	CHECK_SYS(fstat(fd, &st));
-	memset(&q, 0, sizeof(q));
-	q.a.key.tree_id = 0; /* the subvolume of fd */
-	q.a.key.min_objectid = q.a.key.max_objectid = (uint64_t)st.st_ino;
-	q.a.key.min_type = q.a.key.max_type = BTRFS_INODE_ITEM_KEY;
-	q.a.key.max_offset = UINT64_MAX;
-	q.a.key.max_transid = UINT64_MAX;
-	q.a.key.nr_items = 1;
-	q.a.buf_size = sizeof(q.buf);
-	if (ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, &q.a) < 0 || q.a.key.nr_items != 1)
-		return -1;
-	memcpy(&sh, q.buf, sizeof(sh));
-	if (sh.len < sizeof(ii))
-		return -1;
-	memcpy(&ii, q.buf + sizeof(sh), sizeof(ii));
-	return le64toh(ii.flags) & INODE_NODATASUM ? 0 : 1;
-}
-
 /* /proc/vmstat nr_dirtied: pages dirtied in any page cache since boot (-1:
  * cannot tell). A buffered fallback dirties every page it writes; an
  * O_DIRECT write none (a loop device over a file may add as many again). */
@@ -789,7 +755,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	memset(&extra, 0, sizeof(extra));
 	r->size_expected = o->offset + o->size;
 	fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
-	csum = inode_datasum(fd);
+	csum = dg_inode_datasum(fd);
 	datasum = csum < 0 ? o->datasum : csum ? "yes" : "no";
 	copies_probe(fd, &cp);
 	if (want_copies && cp.why)

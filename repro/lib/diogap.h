@@ -352,5 +352,10 @@ long dg_cached_pages(int fd, uint64_t off, uint64_t len);
  * or left pages behind. Returns "fadvise" or "drop_caches"; a failure is
  * BROKEN (exit 2). */
 const char *dg_drop_cache(int fd, uint64_t off, uint64_t len);
+/* Does the btrfs inode of fd carry data checksums? 1 yes, 0 no (its inode
+ * item has NODATASUM: `chattr +C`, or created under a nodatasum mount), -1
+ * cannot tell (BTRFS_IOC_TREE_SEARCH_V2 needs root). The mount options are
+ * not enough: a file keeps what it was created with. */
+int dg_inode_datasum(int fd);
 
 #endif

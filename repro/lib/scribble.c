@@ -8,10 +8,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "diogap.h"
@@ -114,4 +118,34 @@ const char *dg_drop_cache(int fd, uint64_t off, uint64_t len)
 	if (fputs("1\n", f) == EOF || fclose(f) == EOF)
 		dg_die_at(__FILE__, __LINE__, "write /proc/sys/vm/drop_caches", errno);
 	return "drop_caches";
+}
+
+#define INODE_NODATASUM (1ULL << 0) /* BTRFS_INODE_NODATASUM, not in the UAPI */
+
+int dg_inode_datasum(int fd)
+{
+	struct {
+		struct btrfs_ioctl_search_args_v2 a;
+		char buf[4096];
+	} q;
+	struct btrfs_ioctl_search_header sh;
+	struct btrfs_inode_item ii;
+	struct stat st;
+
+	CHECK_SYS(fstat(fd, &st));
+	memset(&q, 0, sizeof(q));
+	q.a.key.tree_id = 0; /* the subvolume of fd */
+	q.a.key.min_objectid = q.a.key.max_objectid = (uint64_t)st.st_ino;
+	q.a.key.min_type = q.a.key.max_type = BTRFS_INODE_ITEM_KEY;
+	q.a.key.max_offset = UINT64_MAX;
+	q.a.key.max_transid = UINT64_MAX;
+	q.a.key.nr_items = 1;
+	q.a.buf_size = sizeof(q.buf);
+	if (ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, &q.a) < 0 || q.a.key.nr_items != 1)
+		return -1;
+	memcpy(&sh, q.buf, sizeof(sh));
+	if (sh.len < sizeof(ii))
+		return -1;
+	memcpy(&ii, q.buf + sizeof(sh), sizeof(ii));
+	return le64toh(ii.flags) & INODE_NODATASUM ? 0 : 1;
 }
