@@ -165,6 +165,7 @@ write_copies() {
 		check "$profile: copies equal in every record" records 'all(.copies.differ_bytes == 0)'
 	fi
 	echo "# write side, $profile nodatasum: differ_bytes = $(jq -sr 'map(.copies.differ_bytes | tostring) | join(" ")' "$J"), direct = $(jq -sr 'map(.direct | tostring) | join(" ")' "$J")"
+	run_repro "$code" "$profile: --copies is accepted where there are copies" "$W" --copies --size 1M "$mnt"
 	# the read-back may read copy 2 (btrfs picks a mirror per reader): then
 	# the content check sees the damage first (symptom data)
 	DIOGAP_TEST_UNSTABLE=disk run_repro 1 "$profile: test hook disk (copy 2 changed) -> FAIL" \
