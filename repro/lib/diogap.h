@@ -398,4 +398,40 @@ int dg_main(const struct dg_repro *rp, int argc, char **argv);
  * unlinking, opening or stat'ing o->file again (also at exit). */
 void dg_abandon_file(const char *why);
 
+/* ---- unstable buffers (scribble.c) ---------------------------------------
+ * A thread that keeps rewriting a buffer while the main thread does O_DIRECT
+ * I/O from (writes) or into (reads) it. FLIP: byte `byte` of every `stride`
+ * bytes XOR 0xff, again and again (each such byte holds one of two values,
+ * everything else stays as it was); MEMSET: the whole buffer 0x00, then
+ * 0xff, ... (len a multiple of 8). */
+#include <pthread.h>
+enum dg_scribble_mode { DG_SCRIBBLE_FLIP, DG_SCRIBBLE_MEMSET };
+struct dg_scribble {
+	void *buf;
+	size_t len;
+	enum dg_scribble_mode mode;
+	size_t stride, byte;   /* FLIP only */
+	uint64_t passes;       /* whole passes over buf, valid after stop */
+	/* internal */
+	pthread_t tid;
+	int stop;
+	bool running;
+};
+void dg_scribble_start(struct dg_scribble *s);
+/* Stop and join the thread; returns passes. No-op when not running. */
+uint64_t dg_scribble_stop(struct dg_scribble *s);
+/* Pages of the file range [off, off+len) in the page cache (mincore on a
+ * fresh mapping), or -1 when it cannot tell. */
+long dg_cached_pages(int fd, uint64_t off, uint64_t len);
+/* fsync fd, then drop the range's pages from the page cache:
+ * POSIX_FADV_DONTNEED, or /proc/sys/vm/drop_caches when fadvise is ENOSYS
+ * or left pages behind. Returns "fadvise" or "drop_caches"; a failure is
+ * BROKEN (exit 2). */
+const char *dg_drop_cache(int fd, uint64_t off, uint64_t len);
+/* Does the btrfs inode of fd carry data checksums? 1 yes, 0 no (its inode
+ * item has NODATASUM: `chattr +C`, or created under a nodatasum mount), -1
+ * cannot tell (BTRFS_IOC_TREE_SEARCH_V2 needs root). The mount options are
+ * not enough: a file keeps what it was created with. */
+int dg_inode_datasum(int fd);
+
 #endif
