@@ -94,9 +94,10 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 			 "precondition not met: the file has no data checksums (%s): nothing to verify a read against",
 			 csum < 0 ? "mount options" : "inode NODATASUM");
 		r->diag = r->diag_buf;
-		dg_sb_printf(&extra, "\"symptom\":null,\"precondition\":{\"met\":false,\"why\":");
-		dg_sb_str(&extra, r->diag_buf + strlen("precondition not met: "));
-		dg_sb_printf(&extra, "},\"datasum_inode\":\"%s\"", datasum);
+		r->precondition = DG_NO;
+		snprintf(r->precondition_why, sizeof(r->precondition_why), "%s",
+			 r->diag_buf + strlen("precondition not met: "));
+		dg_sb_printf(&extra, "\"datasum_inode\":\"%s\"", datasum);
 		r->extra_json = extra.s;
 		close(fd);
 		return r->verdict = DG_SKIP;
@@ -197,13 +198,12 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		r->diag = r->diag_buf;
 		r->verdict = DG_FAIL;
 	}
-	dg_sb_printf(&extra, "\"symptom\":");
-	dg_sb_str(&extra, symptom);
-	dg_sb_printf(&extra, ",\"precondition\":{\"met\":true,\"why\":null},\"direct\":%s"
-		     ",\"cached_pages_after_reads\":%ld,\"cache_drop\":\"%s\",\"datasum_inode\":\"%s\""
+	r->symptom = symptom;
+	r->precondition = DG_YES;
+	r->direct = cached < 0 ? DG_NULL : cached ? DG_NO : DG_YES;
+	dg_sb_printf(&extra, "\"cached_pages_after_reads\":%ld,\"cache_drop\":\"%s\",\"datasum_inode\":\"%s\""
 		     ",\"reads\":%u,\"read_limit\":%u,\"eio_reads\":%u,\"eio_rate\":%.4f"
-		     ",\"first_eio_read\":%u,\"first_eio_offset\":", cached < 0 ? "null" :
-		     cached ? "false" : "true", cached, drop, datasum, reads, READ_LIMIT, eio,
+		     ",\"first_eio_read\":%u,\"first_eio_offset\":", cached, drop, datasum, reads, READ_LIMIT, eio,
 		     reads ? (double)eio / reads : 0.0, first_eio);
 	if (eio)
 		dg_sb_printf(&extra, "%" PRIu64, first_eio_off);
