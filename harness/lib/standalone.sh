@@ -154,6 +154,19 @@ sa_emit() {
 	rm -f "$vars"
 }
 
+# sa_fstests_desc FAMILY FAULT_TEXT SIGNATURE: the test's description.
+sa_fstests_desc() {
+	case "$1" in
+	self-mmap-write)
+		echo "# An O_DIRECT write whose source is a shared mapping of the same file range"
+		echo "# ($2 resident) must return; btrfs without the fix below deadlocked." ;;
+	*)
+		echo "# An O_DIRECT write from a buffer of which only some pages are resident"
+		echo "# ($2) must read back exactly as written; btrfs without the fix"
+		echo "# below lost part of it (FAIL signature: $3)." ;;
+	esac
+}
+
 # sa_fstests CASE_JSON C_FILE OUTDIR: an fstests-form draft of the same
 # program: OUTDIR/tests/generic/NNN, NNN.out and src/NAME.c (NAME from the
 # family), marked DRAFT; fstests assigns NNN when the test is submitted.
@@ -180,9 +193,7 @@ sa_fstests() {
 #
 # FS QA Test No. NNN
 #
-# An O_DIRECT write from a buffer of which only some pages are resident
-# ($(sa_fault_text "$(jq -r '.params.fault // "first"' <<<"$c")")) must read back exactly as
-# written. btrfs without the fix below lost part of it (FAIL signature: $sig).
+$(sa_fstests_desc "$family" "$(sa_fault_text "$(jq -r '.params.fault // "first"' <<<"$c")")" "$sig")
 #
 . ./common/preamble
 _begin_fstest auto quick rw
