@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests of harness/minimize and the standalone reproducer of
 # harness/report --bug, on real kernels (harness/build-kernel, cached):
-# for the partial-dio-hole and the append-isize kernels, a small run-vm
+# for the partial-dio-hole, append-isize and dio-fault-deadlock kernels, a small run-vm
 # sweep FAILs; minimize must end with a case no larger in any dimension,
 # smaller in at least one, with the same FAIL signature and its rate; the
 # repro.c the bug report emits (one file, libc only, <= ~200 lines),
@@ -41,6 +41,20 @@ repro = dio-append-write
 size = 256K
 fault = first all
 buffer = anon
+iterations = 1
+timeout = 60
+image_size = 256M
+mount = defaults'
+
+# The deadlock: a write from a mapping of the range it writes, nothing of
+# it resident; in 4 write calls, so it can shrink in calls and size.
+SWEEP_HANG='name = min-hang
+repro = dio-self-mmap-write
+size = 1M
+chunk = 256K
+fault = none
+engine = psync
+hang_timeout = 5
 iterations = 1
 timeout = 60
 image_size = 256M
@@ -160,6 +174,9 @@ bad_input() {
 	check "bad input: ... says so" grep -q 'not FAIL' <<<"$msg"
 	rc=0; msg=$("$H/minimize" "$T/no-such-dir" 2>&1) || rc=$?
 	check_eq "bad input: not a directory -> exit 2" 2 "$rc"
+	rc=0; msg=$("$H/run-standalone" --kernel "$STOCK" --prog /bin/true 2>&1) || rc=$?
+	check_eq "bad input: run-standalone refuses a dynamic program -> exit 2" 2 "$rc"
+	check "bad input: ... says so" grep -q 'not a static binary' <<<"$msg"
 	# the FAIL case of the bad kernel, its meta.json pointing at stock 6.1:
 	# the rerun PASSes
 	d=$T/passes
@@ -177,6 +194,7 @@ main() {
 	setup
 	family hole partial-dio-hole "$SWEEP_HOLE" hole
 	family append append-isize "$SWEEP_APPEND" size
+	family hang dio-fault-deadlock "$SWEEP_HANG" hang
 	bad_input
 	echo "# minimize suite: $((SECONDS - t0)) s"
 	t_done
