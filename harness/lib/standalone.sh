@@ -30,6 +30,7 @@ sa_family() {
 	dio-partial-write) echo partial-write ;;
 	dio-append-write) echo append-write ;;
 	dio-self-mmap-write) echo self-mmap-write ;;
+	dio-uring-write) echo uring-write ;;
 	*) echo "" ;;
 	esac
 }
@@ -138,6 +139,14 @@ sa_vars() {
 	printf 'MOUNT\t%s\n' "$(jq -r '.mount // "defaults"' <<<"$c")"
 	printf 'CASE\t%s\n' "$(jq -r '.case // "?"' <<<"$c")"
 	printf 'RERUN\t%s\n' "$(jq -r '.rerun // "?" | gsub("\\*/"; "* /")' <<<"$c")"
+	[[ $(jq -r '.params["fixed-buffers"] // false' <<<"$c") != true ]] ||
+		die "fixed buffers cannot be made standalone (registered buffers never fault: minimize drops them)"
+	printf 'QD\t%s\n' "$(jq -r '.params.qd // "1"' <<<"$c")"
+	if [[ $(jq -r '.params.async // false' <<<"$c") == true ]]; then
+		printf 'ASYNC\t1\nASYNC_TEXT\t, IOSQE_ASYNC\n'
+	else
+		printf 'ASYNC\t0\nASYNC_TEXT\t\n'
+	fi
 	printf 'HANG_TIMEOUT\t%s\n' "$(jq -r '.params["hang-timeout"] // "15" | tonumber | ceil' <<<"$c")"
 }
 

@@ -158,6 +158,30 @@ family() {
 	standalone "$name" "$STOCK" "$mount" 0 stock-6.1
 }
 
+# uring_template: a case that stays io_uring gets the uring-write template
+# (liburing, static): it FAILs on partial-dio-hole and PASSes on stock.
+uring_template() {
+	local bad c lines
+	bad=$(kernel partial-dio-hole) || { not_ok "uring: build the partial-dio-hole kernel"; return 0; }
+	c='{"case":"dio-uring-write.1M.first.memfd.qd4.c256K.defaults","repro":"dio-uring-write",
+	    "mount":"defaults","params":{"size":"1M","fault":"first","buffer":"memfd","qd":"4","chunk":"256K"},
+	    "kernel":"6.1.192","kernel_label":"partial-dio-hole","signature":"hole","rerun":"(by hand)"}'
+	if ! (. "$H/lib/standalone.sh" && sa_emit "$c" "$T/uring.c") 2>"$T/uring.emit.log"; then
+		not_ok "uring: repro.c emitted" "$(head -n 2 "$T/uring.emit.log")"
+		return 0
+	fi
+	lines=$(grep -c '' "$T/uring.c")
+	check "uring: repro.c ($lines lines) uses liburing and names its build line" bash -c \
+		"grep -q '<liburing.h>' '$T/uring.c' && grep -q 'cc -O2 -static -o repro repro.c -luring' '$T/uring.c'"
+	if ! cc -O2 -static -Wall -Wextra -Werror -o "$T/uring.bin" "$T/uring.c" -luring 2>"$T/uring.cc.log"; then
+		not_ok "uring: repro.c builds (-luring, static)" "$(head -n 3 "$T/uring.cc.log")"
+		return 0
+	fi
+	ok "uring: repro.c builds (-luring, static)"
+	standalone uring "$bad" defaults 1 partial-dio-hole
+	standalone uring "$STOCK" defaults 0 stock-6.1
+}
+
 # bad_input: exit 2 with a message, no VM for what needs none.
 bad_input() {
 	local src=$T/hole d rc msg
@@ -195,6 +219,7 @@ main() {
 	family hole partial-dio-hole "$SWEEP_HOLE" hole
 	family append append-isize "$SWEEP_APPEND" size
 	family hang dio-fault-deadlock "$SWEEP_HANG" hang
+	uring_template
 	bad_input
 	echo "# minimize suite: $((SECONDS - t0)) s"
 	t_done
