@@ -16,6 +16,8 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=harness/tests/lib.sh
 . "$DIOGAP_ROOT/harness/tests/lib.sh"
+# shellcheck source=harness/lib/standalone.sh
+. "$DIOGAP_ROOT/harness/lib/standalone.sh"
 
 H=$DIOGAP_ROOT/harness
 FRAG=$DIOGAP_ROOT/configs/kernel/minimal-btrfs.config
@@ -166,7 +168,7 @@ uring_template() {
 	c='{"case":"dio-uring-write.1M.first.memfd.qd4.c256K.defaults","repro":"dio-uring-write",
 	    "mount":"defaults","params":{"size":"1M","fault":"first","buffer":"memfd","qd":"4","chunk":"256K"},
 	    "kernel":"6.1.192","kernel_label":"partial-dio-hole","signature":"hole","rerun":"(by hand)"}'
-	if ! (. "$H/lib/standalone.sh" && sa_emit "$c" "$T/uring.c") 2>"$T/uring.emit.log"; then
+	if ! (sa_emit "$c" "$T/uring.c") 2>"$T/uring.emit.log"; then
 		not_ok "uring: repro.c emitted" "$(head -n 2 "$T/uring.emit.log")"
 		return 0
 	fi
