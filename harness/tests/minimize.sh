@@ -136,7 +136,7 @@ family() {
 	echo "# $name: repro.c has $lines lines"
 	check "$name: repro.c is <= 210 lines" test "$lines" -le 210
 	check "$name: repro.c uses libc only" bash -c \
-		"! grep -E '^#include' '$c' | grep -vE '<(errno|fcntl|stdint|stdio|stdlib|string|unistd|sys/(mman|stat|uio|wait|types))\\.h>'"
+		"! grep -E '^#include' '$c' | grep -vE '<(errno|fcntl|signal|stdint|stdio|stdlib|string|unistd|sys/(mman|stat|uio|wait|types))\\.h>'"
 	check "$name: repro.c names kernel, fix and build line" bash -c \
 		"grep -q 'Failed on: .*$(jq -r .kernel.release "$m")' '$c' && grep -q 'Suspected missing fix: [0-9a-f]\\{12\\}' '$c' && grep -q 'cc -O2 -static -o repro repro.c' '$c'"
 	check "$name: bug report names the minimized case first" awk \
