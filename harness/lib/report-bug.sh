@@ -177,16 +177,31 @@ rpt_minimized() {
 	echo "$m"
 }
 
-# rpt_standalone_case LINE [MINIMIZE_JSON]: the case repro.c reproduces, in
-# the form harness/lib/standalone.sh takes: the minimized one when there is
-# one, else the case itself.
+# rpt_kernel_built DIR LABEL: "SOURCE + PATCH..." when the case's kernel is
+# a harness/build-kernel image (its meta.json beside the bzImage), else "".
+rpt_kernel_built() {
+	local img bm
+	img=$(jq -r '.kernel.image // empty' "$1/$2/meta.json" 2>/dev/null) || true
+	bm=$(dirname -- "${img:-/nonexistent/x}")/meta.json
+	[[ -n $img && -s $bm ]] || return 0
+	jq -r '"\(.source.description // .source.path // "?")"
+		+ ([.patches[]? | (.path? // .) | tostring | split("/") | last] | map(" + " + .) | join(""))' \
+		"$bm" 2>/dev/null || true
+}
+
+# rpt_standalone_case DIR LINE [MINIMIZE_JSON]: the case repro.c
+# reproduces, in the form harness/lib/standalone.sh takes: the minimized one
+# when there is one, else the case itself.
 rpt_standalone_case() {
-	local line=$1 m=${2:-}
+	local dir=$1 line=$2 m=${3:-} built
+	built=$(rpt_kernel_built "$dir" "$(jq -r .kernel_label <<<"$line")")
 	if [[ -n $m ]]; then
-		jq -c --argjson c "$line" '.result + {case: "\($c.case) (minimized)", kernel: $c.kernel,
-			kernel_label: $c.kernel_label, signature: .signature}' "$m"
+		jq -c --argjson c "$line" --arg b "$built" '.result + {case: "\($c.case) (minimized)",
+			kernel: $c.kernel, kernel_label: $c.kernel_label, kernel_built: $b,
+			signature: .signature}' "$m"
 	else
-		jq -c -L "$DIOGAP_ROOT/harness/lib" 'include "signature"; . + {signature: dg_signature}' <<<"$line"
+		jq -c -L "$DIOGAP_ROOT/harness/lib" --arg b "$built" \
+			'include "signature"; . + {signature: dg_signature, kernel_built: $b}' <<<"$line"
 	fi
 }
 
@@ -206,7 +221,7 @@ rpt_min_text() {
 # draft (TMP/fstests), unless the case has no standalone template.
 rpt_standalone() {
 	local dir=$1 tmp=$2 c
-	c=$(rpt_standalone_case "$3" "${4:-}")
+	c=$(rpt_standalone_case "$dir" "$3" "${4:-}")
 	if (sa_emit "$c" "$tmp/repro.c" repro.c) && (sa_fstests "$c" "$tmp/repro.c" "$tmp/fstests"); then
 		cp "$tmp/repro.c" "$dir/repro.c"
 	else
