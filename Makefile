@@ -150,6 +150,12 @@ check-hang: reproducers
 check-kernels: reproducers
 	harness/check-kernels
 
+.PHONY: check-minimize
+# harness/minimize and report --bug's standalone repro.c on the known-bad
+# kernels (run-vm, run-standalone).
+check-minimize: reproducers
+	harness/tests/minimize.sh
+
 .PHONY: check-build-kernel check-run-vm check-report check-bisect check-lava check-hang-vm
 # The deadlock kernel's hang, end to end through a VM.
 check-hang-vm: reproducers
