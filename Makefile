@@ -78,7 +78,7 @@ check-repro: reproducers $(ENOSYS_BIN)
 
 # The unstable-buffer reproducers (dio-unstable-write, dio-unstable-read):
 # single, DUP and RAID1 loop-mounted btrfs, the copies checker against a
-# damaged mirror. Not in CHECK_SUITES yet.
+# damaged mirror.
 .PHONY: check-unstable
 check-unstable: reproducers
 	harness/tests/repro-unstable.sh $(BUILD)
@@ -108,7 +108,7 @@ run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro runner verdicts mutants run-local errors card profiles hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro unstable runner verdicts mutants run-local errors card profiles hang build-kernel run-vm kernels hang-vm report minimize bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 

@@ -4,7 +4,9 @@
 
 # Keys a sweep may set. Parameter keys become reproducer options; the rest
 # configure the run.
-readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout"
+readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout nocow"
+# Options every reproducer takes (repro/lib/opts.c), whatever its Params line.
+readonly DG_COMMON_PARAMS="nocow"
 readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size profile expect_splat"
 
 # Filesystem profiles a sweep may ask for (`profile = ...`): the scratch
@@ -53,7 +55,7 @@ sweep_check_value() {
 			[[ $v =~ ^[0-9]+[KMG]?$ ]] || die "$where: $key: '$v' is not a size (N, NK, NM, NG)" ;;
 		qd | iterations | timeout | hang_timeout)
 			[[ $v =~ ^[1-9][0-9]*$ ]] || die "$where: $key: '$v' is not a positive integer" ;;
-		fixed_buffers | async)
+		fixed_buffers | async | nocow)
 			[[ $v == 0 || $v == 1 ]] || die "$where: $key: '$v' is not 0 or 1" ;;
 		repro)
 			[[ -r $DIOGAP_ROOT/repro/$v.c ]] || die "$where: repro: no reproducer '$v' in repro/" ;;
@@ -111,7 +113,7 @@ sweep_load() {
 
 # sweep_takes REPRO KEY: REPRO has parameter KEY (its Params: line).
 sweep_takes() {
-	[[ " $(sweep_repro_header "$1" Params) " == *" $2 "* ]]
+	[[ " $(sweep_repro_header "$1" Params) $DG_COMMON_PARAMS " == *" $2 "* ]]
 }
 
 # sweep_check_keys: a key that would change nothing is an error naming its
@@ -155,6 +157,7 @@ sweep_id_part() {
 	case "$key" in
 	fixed_buffers) [[ $v == 1 ]] && printf 'fixed' ;;
 	async) [[ $v == 1 ]] && printf 'async' ;;
+	nocow) [[ $v == 1 ]] && printf 'nocow' ;;
 	qd) printf 'qd%s' "$v" ;;
 	chunk) printf 'c%s' "$v" ;;
 	offset) printf 'o%s' "$v" ;;
@@ -168,7 +171,7 @@ sweep_id_part() {
 sweep_option() {
 	local key=$1 v=$2
 	case "$key" in
-	fixed_buffers | async) [[ $v == 1 ]] && printf -- '--%s' "${key//_/-}" ;;
+	fixed_buffers | async | nocow) [[ $v == 1 ]] && printf -- '--%s' "${key//_/-}" ;;
 	*) printf -- '--%s %s' "${key//_/-}" "$v" ;;
 	esac
 }
@@ -182,7 +185,7 @@ sweep_expand_repro() {
 		die "reproducer $repro has no source repro/$repro.c"
 	hang=$(sweep_repro_header "$repro" May-hang)
 	[[ $hang == yes ]] && hang=1 || hang=0
-	for key in $params; do
+	for key in $params $DG_COMMON_PARAMS; do
 		v=$(sweep_get "$key" "$repro")
 		[[ -z $v ]] && continue
 		nids=() nargs=()

@@ -48,6 +48,20 @@ test_profiles() {
 	check "no mount or loop device left" no_leftovers "$DIOGAP_SCRATCH"
 }
 
+# nocow = 0 1: the same case on a plain and a `chattr +C` file; the NOCOW
+# file has no checksums (the record says so) and its write stays direct.
+test_nocow() {
+	local rc=0 out=$T/nocow
+	printf '%s\n' 'repro = dio-partial-write' 'size = 64K' 'fault = first' 'nocow = 0 1' \
+		'image_size = 256M' 'timeout = 30' >"$T/nc.conf"
+	"$DIOGAP_ROOT/harness/run-local" --sweep "$T/nc.conf" --out "$out" >"$T/nc.log" 2>&1 || rc=$?
+	check "nocow = 0 1: two cases, the second with --nocow in its id and args" jqe "$out/results.jsonl" -s \
+		'length == 2 and (.[1].case | test("\\.nocow\\.")) and (.[1].args | test("--nocow"))
+		and (.[0].args | test("--nocow") | not)'
+	check "the NOCOW file has no checksums, and its write went direct" jqe "$out/results.jsonl" -s \
+		'.[1].runs[0].datasum == "no" and .[1].runs[0].direct == true and .[1].verdict == "PASS"'
+}
+
 test_refusals() {
 	local rc=0
 	printf '%s\n' 'repro = dio-partial-write' 'profile = single raid5' >"$T/bad.conf"
@@ -65,6 +79,7 @@ test_refusals() {
 main() {
 	setup
 	test_profiles
+	test_nocow
 	test_refusals
 	t_done
 }
