@@ -33,12 +33,9 @@ $(BUILD)/obj/%.o: repro/lib/%.c | $(BUILD)/obj
 $(LIB_A): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-# --describe text, generated from the source's header comment.
-$(BUILD)/gen/%.describe.h: repro/%.c repro/lib/describe.awk | $(BUILD)/gen
-	awk -f repro/lib/describe.awk $< > $@.tmp && mv $@.tmp $@
-
-$(REPRO_BINS): $(BUILD)/%: repro/%.c $(BUILD)/gen/%.describe.h $(LIB_A)
-	$(CC) $(DG_CFLAGS) $(CFLAGS) -include $(BUILD)/gen/$*.describe.h \
+# A reproducer's metadata is its dg_repro table (--describe --json).
+$(REPRO_BINS): $(BUILD)/%: repro/%.c $(LIB_A)
+	$(CC) $(DG_CFLAGS) $(CFLAGS) \
 		-static $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 # Tools the harness runs beside the reproducers (repro/tools/): static too,
@@ -50,7 +47,7 @@ tools: $(TOOL_BINS)
 $(TOOL_BINS): $(BUILD)/%: repro/tools/%.c $(LIB_A)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $< $(LIB_A)
 
-$(BUILD)/obj $(BUILD)/gen:
+$(BUILD)/obj:
 	mkdir -p $@
 
 # ---- unit tests (repro/tests/) -------------------------------------------

@@ -2,11 +2,8 @@
 /*
  * dio-append-write - O_APPEND|O_DIRECT writes from a partly resident buffer
  *
- * Fixes: 939b656bc8ab ("btrfs: fix corruption after buffer fault in during direct IO append write")
- * Introduced-by: 8184620ae212 ("btrfs: fix lost file sync on direct IO write with nowait and dsync iocb")
- * fstests: generic/362
- * Params: size fault buffer chunk offset
- * May-hang: no
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * The file is truncated to --offset, then --size bytes are appended in
  * write calls of --chunk bytes. On a kernel without the fix, a write that
@@ -82,7 +79,16 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-append-write",
-		.describe = DG_DESCRIBE,
+		.summary = "O_APPEND|O_DIRECT writes from a partly resident buffer",
+		.fixes = {
+			{ "939b656bc8ab",
+			  "btrfs: fix corruption after buffer fault in during direct IO append write" },
+		},
+		.introduced_by = { "8184620ae212",
+				   "btrfs: fix lost file sync on direct IO write with nowait and dsync iocb" },
+		.fstests = "generic/362",
+		.params = "size fault buffer chunk offset",
+		.may_hang = false,
 		.engines = NULL,
 		.run = run,
 	};

@@ -2,11 +2,8 @@
 /*
  * dio-partial-write - O_DIRECT pwrite/pwritev from a partly resident buffer
  *
- * Fixes: b73a6fd1b1ef ("btrfs: split partial dio bios before submit")
- * Introduced-by: 51bd9563b678 ("btrfs: fix deadlock due to page faults during direct IO reads and writes")
- * fstests: generic/708
- * Params: size fault buffer engine chunk offset
- * May-hang: no
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * btrfs writes O_DIRECT with page faults disabled on the user buffer. When
  * only a prefix of the buffer is mapped, iomap submits that prefix as a
@@ -95,7 +92,16 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-partial-write",
-		.describe = DG_DESCRIBE,
+		.summary = "O_DIRECT pwrite/pwritev from a partly resident buffer",
+		.fixes = {
+			{ "b73a6fd1b1ef",
+			  "btrfs: split partial dio bios before submit" },
+		},
+		.introduced_by = { "51bd9563b678",
+				   "btrfs: fix deadlock due to page faults during direct IO reads and writes" },
+		.fstests = "generic/708",
+		.params = "size fault buffer engine chunk offset",
+		.may_hang = false,
 		.engines = "psync|pwritev",
 		.run = run,
 	};

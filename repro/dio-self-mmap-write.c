@@ -2,10 +2,8 @@
 /*
  * dio-self-mmap-write - O_DIRECT write from a shared mapping of the same file
  *
- * Fixes: 51bd9563b678 ("btrfs: fix deadlock due to page faults during direct IO reads and writes")
- * fstests: generic/729 generic/647
- * Params: size offset chunk fault engine async hang_timeout
- * May-hang: yes
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * The file is filled with buffered writes, fsynced and dropped from the
  * page cache (POSIX_FADV_DONTNEED); then a fresh MAP_SHARED mapping of its
@@ -959,7 +957,14 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-self-mmap-write",
-		.describe = DG_DESCRIBE,
+		.summary = "O_DIRECT write from a shared mapping of the same file",
+		.fixes = {
+			{ "51bd9563b678",
+			  "btrfs: fix deadlock due to page faults during direct IO reads and writes" },
+		},
+		.fstests = "generic/729 generic/647",
+		.params = "size offset chunk fault engine async hang_timeout",
+		.may_hang = true,
 		.engines = "psync|uring",
 		.run = run,
 	};

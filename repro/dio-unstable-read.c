@@ -2,10 +2,8 @@
 /*
  * dio-unstable-read - O_DIRECT reads into a buffer another thread keeps rewriting
  *
- * Fixes: none merged (proposed 2025: "btrfs: fallback to buffered read if the inode has data checksum")
- * fstests: none (proposed, not merged)
- * Params: size chunk offset
- * May-hang: no
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * btrfs verifies the data checksum of an O_DIRECT read in the user's
  * pages, after the device wrote them. When another thread rewrites those
@@ -227,7 +225,10 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-unstable-read",
-		.describe = DG_DESCRIBE,
+		.summary = "O_DIRECT reads into a buffer another thread keeps rewriting",
+		.params = "size chunk offset",
+		.may_hang = false,
+		.note = "no fix merged upstream (proposed 2025: \"btrfs: fallback to buffered read if the inode has data checksum\"); no fstests test merged",
 		.run = run,
 	};
 

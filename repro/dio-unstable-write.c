@@ -2,11 +2,8 @@
 /*
  * dio-unstable-write - O_DIRECT writes from a buffer another thread keeps changing
  *
- * Fixes: 968f19c5b1b7 ("btrfs: always fallback to buffered write if the inode requires checksum")
- * Fixes: 7c2830f00c3e ("btrfs: fallback to buffered IO if the data profile has duplication")
- * fstests: generic/761
- * Params: size chunk offset
- * May-hang: no
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * Thread 1 writes --size bytes with O_DIRECT (--chunk bytes per call) from
  * a buffer whose last byte of every 512 a second thread keeps flipping
@@ -975,7 +972,16 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-unstable-write",
-		.describe = DG_DESCRIBE,
+		.summary = "O_DIRECT writes from a buffer another thread keeps changing",
+		.fixes = {
+			{ "968f19c5b1b7",
+			  "btrfs: always fallback to buffered write if the inode requires checksum" },
+			{ "7c2830f00c3e",
+			  "btrfs: fallback to buffered IO if the data profile has duplication" },
+		},
+		.fstests = "generic/761",
+		.params = "size chunk offset",
+		.may_hang = false,
 		.run = run,
 	};
 	const char *only = NULL, *json = NULL;

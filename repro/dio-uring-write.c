@@ -2,11 +2,8 @@
 /*
  * dio-uring-write - partial O_DIRECT writes through io_uring
  *
- * Fixes: b73a6fd1b1ef ("btrfs: split partial dio bios before submit")
- * Introduced-by: 51bd9563b678 ("btrfs: fix deadlock due to page faults during direct IO reads and writes")
- * fstests: generic/708
- * Params: size fault buffer qd fixed_buffers async chunk offset
- * May-hang: no
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * The buffer is cut into chunks (--chunk; default size/qd rounded up to a
  * page, so all writes are in flight at once); each chunk is one io_uring
@@ -327,7 +324,16 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-uring-write",
-		.describe = DG_DESCRIBE,
+		.summary = "partial O_DIRECT writes through io_uring",
+		.fixes = {
+			{ "b73a6fd1b1ef",
+			  "btrfs: split partial dio bios before submit" },
+		},
+		.introduced_by = { "51bd9563b678",
+				   "btrfs: fix deadlock due to page faults during direct IO reads and writes" },
+		.fstests = "generic/708",
+		.params = "size fault buffer qd fixed_buffers async chunk offset",
+		.may_hang = false,
 		.engines = NULL,
 		.run = run,
 	};

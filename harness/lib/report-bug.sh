@@ -3,6 +3,9 @@
 # plain text for a mail to linux-btrfs, and what a maintainer needs to rerun
 # it. Sourced by harness/report after report-html.sh (uses rpt_inputs, rpt_jq).
 
+# shellcheck source=harness/lib/repro-meta.sh
+. "$DIOGAP_ROOT/harness/lib/repro-meta.sh"
+
 # rpt_pick JSONL CASE KERNEL: the chosen case's results line: CASE (on
 # KERNEL) when given, preferring a FAIL; else the first FAIL.
 rpt_pick() {
@@ -22,25 +25,23 @@ rpt_pick() {
 	printf '%s\n' "$line"
 }
 
-# rpt_tags REPRO: the reproducer's source header tags, "Key<TAB>value".
-rpt_tags() {
-	local src=$DIOGAP_ROOT/repro/$1.c
-	[[ -r $src ]] || return 0
-	sed -n 's/^ \* \(Fixes\|Introduced-by\|fstests\): *\(.*\)$/\1\t\2/p' "$src"
-}
-
-# rpt_hints REPRO: the tags as sentences for the report.
+# rpt_hints REPRO: the reproducer's metadata (repro-meta.sh) as sentences
+# for the report.
 rpt_hints() {
-	local key val n=0
-	while IFS=$'\t' read -r key val; do
+	local sha subject n=0 tests note
+	while IFS=$'\t' read -r sha subject; do
 		n=$((n + 1))
-		case "$key" in
-		Fixes) echo "  This kernel may be missing fix $val." ;;
-		Introduced-by) echo "  The bug came with $val (kernels since then lack the fix until it is applied)." ;;
-		fstests) echo "  fstests $val tests the same bug." ;;
-		esac
-	done < <(rpt_tags "$1")
-	((n > 0)) || echo "  (repro/$1.c has no Fixes:/Introduced-by:/fstests: header lines)"
+		echo "  This kernel may be missing fix $sha (\"$subject\")."
+	done < <(repro_field "$1" fixes)
+	while IFS=$'\t' read -r sha subject; do
+		n=$((n + 1))
+		echo "  The bug came with $sha (\"$subject\") (kernels since then lack the fix until it is applied)."
+	done < <(repro_field "$1" introduced_by)
+	tests=$(repro_field "$1" fstests)
+	[[ -z $tests ]] || { n=$((n + 1)); echo "  fstests $tests tests the same bug."; }
+	note=$(repro_field "$1" note)
+	[[ -z $note ]] || { n=$((n + 1)); echo "  Note: $note."; }
+	((n > 0)) || echo "  ($1 names no fix, introducing commit or fstests test)"
 }
 
 # rpt_hexpair GOT WANT: 512 bytes read back next to what they should be,

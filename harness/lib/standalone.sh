@@ -9,6 +9,9 @@
 #    ...}, kernel, kernel_label, signature, rerun}
 # (harness/minimize writes its result in the same form).
 
+# shellcheck source=harness/lib/repro-meta.sh
+. "$DIOGAP_ROOT/harness/lib/repro-meta.sh"
+
 SA_TEMPLATES=$DIOGAP_ROOT/configs/standalone
 
 # sa_bytes SIZE: 1M -> 1048576 (K, M, G suffixes; plain bytes as they are).
@@ -76,7 +79,7 @@ sa_fault_text() {
 
 # sa_fix SIGNATURE REPRO: "SHA<TAB>SUBJECT" of the fix the kernel likely
 # lacks: by the FAIL signature (a hole is the partial-DIO bug whichever
-# reproducer saw it), from the reproducer's Fixes: header line.
+# reproducer saw it), from the reproducer's metadata (repro-meta.sh).
 sa_fix() {
 	local sig=$1 repro=$2 src line
 	case "$sig" in
@@ -85,9 +88,9 @@ sa_fix() {
 	hang) src=dio-self-mmap-write ;;
 	*) src=$repro ;;
 	esac
-	line=$(sed -n 's/^ \* Fixes: *//p' "$DIOGAP_ROOT/repro/$src.c" 2>/dev/null | head -n 1)
-	[[ $line =~ ^([0-9a-f]+)\ \(\"(.*)\"\)$ ]] || { printf 'unknown\tunknown\n'; return 0; }
-	printf '%s\t%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+	line=$(repro_field "$src" fix 2>/dev/null) || line=
+	[[ -n $line ]] || { printf 'unknown\tunknown\n'; return 0; }
+	printf '%s\n' "$line"
 }
 
 # sa_fill TEMPLATE VARS OUT: TEMPLATE with every @KEY@ replaced by its value

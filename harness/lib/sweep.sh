@@ -2,6 +2,9 @@
 # Sweep files: `key = value...` lists, parsed without eval, expanded into a
 # case list (see sweep_cases). Sourced after common.sh.
 
+# shellcheck source=harness/lib/repro-meta.sh
+. "$DIOGAP_ROOT/harness/lib/repro-meta.sh"
+
 # Keys a sweep may set. Parameter keys become reproducer options; the rest
 # configure the run.
 readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout nocow"
@@ -19,12 +22,14 @@ declare -grA DG_PROFILE_MKFS=([single]="-d single -m single" [dup]="-d dup -m du
 declare -gA DG_SWEEP=() DG_SWEEP_LINE=()
 DG_SWEEP_FILE=
 
-# sweep_repro_header REPRO KEY: a header field ("Params", "May-hang", ...)
-# from the reproducer's source, the same block `--describe` prints.
+# sweep_repro_header REPRO KEY: the reproducer's Params (space separated) or
+# May-hang (yes|no), from its metadata table (repro-meta.sh).
 sweep_repro_header() {
-	local src="$DIOGAP_ROOT/repro/$1.c"
-	[[ -r $src ]] || return 1
-	sed -n "s/^ \* $2: *//p" "$src" | head -n 1
+	case "$2" in
+	Params) repro_field "$1" params ;;
+	May-hang) repro_field "$1" may_hang ;;
+	*) return 1 ;;
+	esac
 }
 
 sweep_known_key() {

@@ -7,6 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=harness/tests/lib.sh
 . "$DIOGAP_ROOT/harness/tests/lib.sh"
+# shellcheck source=harness/lib/repro-meta.sh
+. "$DIOGAP_ROOT/harness/lib/repro-meta.sh"
 
 lint_shell() {
 	local f out
@@ -19,16 +21,22 @@ lint_shell() {
 	done < <(cd "$DIOGAP_ROOT" && grep -rlE '^#!.*(ba)?sh|^# shellcheck shell=' harness .ci | sort)
 }
 
+# lint_headers: every reproducer's metadata table names what a bug report
+# and the sweeps need: a fix (or a note why there is none), its parameters.
 lint_headers() {
-	local src key
+	local src r meta
 	for src in "$DIOGAP_ROOT"/repro/*.c; do
-		for key in Fixes Params May-hang; do
-			if grep -qE "^ \* $key: ." "$src"; then
-				ok "$(basename "$src") has $key:"
-			else
-				not_ok "$(basename "$src") has $key:"
-			fi
-		done
+		r=$(basename "$src" .c)
+		if ! meta=$(repro_meta "$r" 2>&1); then
+			not_ok "$r --describe --json" "$meta"
+			continue
+		fi
+		check "$r --describe --json: a fix, or a note why none" \
+			jq -e '(.fixes | length > 0) or (.note | type == "string")' <<<"$meta"
+		check "$r --describe --json: parameters, may_hang" \
+			jq -e '(.params | length > 0) and (.may_hang | type == "boolean")' <<<"$meta"
+		check "$r --describe --json: every fix is 12 hex digits and a subject" \
+			jq -e 'all(.fixes[]; (.sha | test("^[0-9a-f]{12}$")) and (.subject | length > 0))' <<<"$meta"
 	done
 }
 

@@ -174,8 +174,8 @@ test_bug() {
 	while read -r s e; do
 		check "it lists the gap [$s, $e)" grep -qF "[$s, $e)" "$txt"
 	done < <(jq -r '.runs[].gaps[] | "\(.[0]) \(.[1])"' <<<"$line")
-	sha=$(sed -n 's/^ \* Fixes: *\([0-9a-f]\{12,\}\).*/\1/p' "$DIOGAP_ROOT/repro/$repro.c" || true)
-	check "repro/$repro.c has a Fixes: tag" test -n "$sha"
+	sha=$("$DIOGAP_BUILD/$repro" --describe --json | jq -r '.fixes[0].sha // empty' || true)
+	check "$repro's metadata names a fix" test -n "$sha"
 	check "it hints at the missing fix $sha" grep -q "may be missing fix $sha" "$txt"
 	check "it has a subject line" grep -q '^Subject: \[BUG\] btrfs: ' "$txt"
 	check "it shows the first bad sector" grep -q 'First bad sector at file offset' "$txt"

@@ -104,9 +104,8 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
  * file, else btrfs sectorsize, else the device's logical block size, else
  * st_blksize) and checks of size/offset/chunk against it; datasum. */
 void dg_opts_file(struct dg_opts *o, int fd);
-/* Is key (e.g. "qd", "buffer") on rp's describe block `Params:` line? (A
- * reproducer takes the option --KEY, and its record and rerun line carry
- * it, only then.) */
+/* Is key (e.g. "qd", "buffer") in rp->params? (A reproducer takes the
+ * option --KEY, and its record and rerun line carry it, only then.) */
 bool dg_takes_param(const struct dg_repro *rp, const char *key);
 /* "memfd", "anon" or "file:" (followed by buf_path where printed). */
 const char *dg_buf_kind_name(enum dg_buf_kind k);
@@ -376,14 +375,33 @@ void dg_sb_printf(struct dg_sb *b, const char *fmt, ...)
 void dg_sb_str(struct dg_sb *b, const char *s);
 
 /* ---- the reproducer's skeleton (main.c) ----------------------------------- */
+/* A commit: 12 hex digits and its subject line. */
+struct dg_commit {
+	const char *sha, *subject;
+};
+#define DG_MAX_FIXES 4
+/* One reproducer. Its metadata is data here, in one place: --describe
+ * prints it (--describe --json as one JSON object), the harness reads it
+ * from the binary (sweep parameters, may-hang, the bug report's fix hints,
+ * the standalone program's header). */
 struct dg_repro {
 	const char *name;      /* binary name, e.g. "dio-partial-write" */
-	const char *describe;  /* the header block, generated from the source */
+	const char *summary;   /* one line: what it does */
+	/* the fixes whose absence it catches ({NULL} when none is merged) */
+	struct dg_commit fixes[DG_MAX_FIXES];
+	struct dg_commit introduced_by; /* the commit that brought the bug, or {NULL} */
+	const char *fstests;   /* space separated fstests tests ("generic/708"), or NULL */
+	const char *params;    /* space separated per-reproducer options (sweep keys) */
+	bool may_hang;         /* a kernel with the bug may never return */
+	const char *note;      /* one line more (e.g. "no fix merged upstream"), or NULL */
 	const char *engines;   /* "psync|pwritev", or NULL */
 	/* Run one iteration: prepare, write, verify, fill r. Returns a verdict. */
 	int (*run)(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		   struct dg_result *r, struct dg_buf *b);
 };
+/* Print rp's metadata: text (Fixes:, Introduced-by:, fstests:, Params:,
+ * May-hang: lines) or one JSON object (describe.c). */
+void dg_describe(const struct dg_repro *rp, bool json);
 /* Parse options, validate the target (btrfs unless --any-fs, writable,
  * DIO alignment from statx STATX_DIOALIGN or the logical block size),
  * create o->file (O_DIRECT unsupported: SKIP), run every iteration, print

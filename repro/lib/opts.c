@@ -118,24 +118,19 @@ static unsigned uint_arg(const char *opt, const char *val, unsigned min,
 	return (unsigned)v;
 }
 
-/* Is key (e.g. "qd") on the describe block's "Params:" line? */
+/* Is key (e.g. "qd") one of rp->params? */
 bool dg_takes_param(const struct dg_repro *rp, const char *key)
 {
-	const char *line = rp && rp->describe ? strstr(rp->describe, "Params:") : NULL;
+	const char *p = rp ? rp->params : NULL;
 	size_t klen = strlen(key);
 
-	if (!line)
-		return false;
-	line += 7;
-	while (*line && *line != '\n') {
-		while (*line == ' ' || *line == '\t')
-			line++;
-		if (!strncmp(line, key, klen) &&
-		    (line[klen] == ' ' || line[klen] == '\t' ||
-		     line[klen] == '\n' || !line[klen]))
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, key, klen) && (p[klen] == ' ' || !p[klen]))
 			return true;
-		while (*line && *line != ' ' && *line != '\t' && *line != '\n')
-			line++;
+		while (*p && *p != ' ')
+			p++;
 	}
 	return false;
 }
@@ -335,7 +330,7 @@ static void usage(const struct dg_repro *rp)
 	       "  --keep              keep the target file after a FAIL\n"
 	       "  --any-fs            allow a target that is not btrfs\n"
 	       "  --nocow             chattr +C the target file (no data checksums)\n"
-	       "  --describe          print the reproducer's header block\n",
+	       "  --describe          print the reproducer's metadata (--json: as JSON)\n",
 	       rp->name);
 	if (dg_takes_param(rp, "buffer"))
 		printf("  --buffer KIND       memfd|anon|file|file:PATH (file: a new file in\n"
@@ -464,6 +459,17 @@ static void parse_args(const struct dg_repro *rp, int argc, char **argv,
 	char *end;
 	int c;
 
+	/* --describe --json (--json without its FILE): the metadata as JSON */
+	for (c = 1; c < argc; c++)
+		if (!strcmp(argv[c], "--json") && (c + 1 == argc || !strncmp(argv[c + 1], "--", 2))) {
+			int d;
+
+			for (d = 1; d < argc; d++)
+				if (!strcmp(argv[d], "--describe")) {
+					dg_describe(rp, true);
+					exit(0);
+				}
+		}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
@@ -516,16 +522,9 @@ static void parse_args(const struct dg_repro *rp, int argc, char **argv,
 		case OPT_ANYFS: o->any_fs = true; break;
 		case OPT_NOCOW: o->nocow = true; break;
 		case OPT_OVERWRITE: o->overwrite = true; break;
-		case OPT_DESCRIBE: {
-			const char *d = rp->describe ? rp->describe : "";
-			size_t dl = strlen(d);
-
-			/* whole lines: the text ends with a newline */
-			fputs(d, stdout);
-			if (dl && d[dl - 1] != '\n')
-				putchar('\n');
+		case OPT_DESCRIBE:
+			dg_describe(rp, false); /* --describe --json: see the pre-scan */
 			exit(0);
-		}
 		case OPT_HELP:
 			usage(rp);
 			exit(0);

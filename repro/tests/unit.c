@@ -785,9 +785,9 @@ static void test_ktap_fail_lines(void)
 static void test_json_params(void)
 {
 	static const struct dg_repro nobuf = { .name = "unit-nobuf",
-		.describe = "unit\nParams: size fault chunk offset\n" };
+		.params = "size fault chunk offset" };
 	static const struct dg_repro withbuf = { .name = "unit-buf",
-		.describe = "unit\nParams: size fault buffer qd\nMay-hang: no\n" };
+		.params = "size fault buffer qd" };
 	char json[] = "/tmp/diogap-unit-json.XXXXXX";
 	struct dg_result r;
 	struct dg_opts o;
@@ -1124,7 +1124,7 @@ static int ab_run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 static int ab_main(const char *dir, const char *out, bool abandon)
 {
 	static const struct dg_repro rp = { .name = "unit-abandon",
-		.describe = "unit\nParams: size fault offset\n", .run = ab_run };
+		.params = "size fault offset", .run = ab_run };
 	char *argv[] = { "unit-abandon", "--any-fs", "--size", "4K", "--iterations", "3",
 			 "--seed", "7", (char *)dir, NULL };
 	int status;

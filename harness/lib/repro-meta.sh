@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# A reproducer's metadata (fixes, introduced-by, fstests, parameters,
+# may-hang) is its dg_repro table in C, printed by `REPRO --describe --json`.
+# The harness reads it from the binary, never from the source's comments.
+# Sourced after common.sh; needs jq.
+
+# repro_meta REPRO: the metadata JSON. The binary is built first when it is
+# missing or older than its source (the table lives in the source).
+repro_meta() {
+	local src=$DIOGAP_ROOT/repro/$1.c bin=$DIOGAP_BUILD/$1
+	[[ -r $src ]] || return 1
+	if [[ ! -x $bin || $src -nt $bin ]]; then
+		make -s -C "$DIOGAP_ROOT" BUILD="$DIOGAP_BUILD" "$bin" >&2 ||
+			die "cannot build $bin (its --describe --json is the reproducer's metadata)"
+	fi
+	"$bin" --describe --json || die "$bin --describe --json failed"
+}
+
+# repro_field REPRO FIELD: one field as text: params (space separated),
+# may_hang (yes|no), fix (first fix "SHA<TAB>SUBJECT"), fixes (one
+# "SHA<TAB>SUBJECT" a line), introduced_by ("SHA<TAB>SUBJECT"), fstests
+# (space separated), note.
+repro_field() {
+	local meta
+	meta=$(repro_meta "$1") || return 1
+	jq -r --arg f "$2" '
+		def commit: if . == null then empty else "\(.sha)\t\(.subject)" end;
+		if $f == "params" then .params | join(" ")
+		elif $f == "may_hang" then (if .may_hang then "yes" else "no" end)
+		elif $f == "fix" then (.fixes[0] | commit)
+		elif $f == "fixes" then (.fixes[] | commit)
+		elif $f == "introduced_by" then (.introduced_by | commit)
+		elif $f == "fstests" then .fstests | join(" ")
+		elif $f == "note" then .note // empty
+		else error("unknown field \($f)") end' <<<"$meta"
+}
