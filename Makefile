@@ -2,7 +2,20 @@
 # Sections: reproducers (build), unit tests, reproducer checks and bench,
 # dependencies. The lead's targets (check, run, ...) go in their own section.
 
+# ARCH=arm64 (or `make arm64`): cross-build for arm64 guests into
+# build-arm64/ with Debian's gcc-aarch64-linux-gnu and liburing-dev:arm64
+# (`make deps ARCH=arm64` installs them). Empty: the host's own (x86_64).
+ARCH ?=
+ifeq ($(ARCH),arm64)
+BUILD ?= build-arm64
+CC := aarch64-linux-gnu-gcc
+DEPS_GROUPS := build-arm64
+else ifneq ($(ARCH),)
+$(error ARCH=$(ARCH): only ARCH=arm64 (cross) or no ARCH (the host's) are known)
+else
 BUILD ?= build
+DEPS_GROUPS := build
+endif
 CC ?= cc
 CFLAGS ?= -O2 -g
 DG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -Irepro/lib
@@ -81,7 +94,13 @@ bench-repro: reproducers $(BUILD)/bare-io
 
 # ---- dependencies ---------------------------------------------------------
 deps:
-	harness/install-deps build repro
+	harness/install-deps $(DEPS_GROUPS) repro
+
+# The reproducers and tools for arm64 guests (run-vm --arch arm64).
+.PHONY: arm64
+arm64:
+	harness/install-deps build-arm64
+	$(MAKE) ARCH=arm64 reproducers
 
 clean:
 	rm -rf $(BUILD)
@@ -166,6 +185,7 @@ bench-lava: reproducers
 
 help:
 	@echo "make            build the reproducers into $(BUILD)/"
+	@echo "make arm64      cross-build them for arm64 guests into build-arm64/"
 	@echo "make run        default sweep on the running kernel (SWEEP=file to change)"
 	@echo "make check      every test suite: $(CHECK_SUITES)"
 	@echo "make check-X    one suite, X in: $(CHECK_SUITES)"
