@@ -4,17 +4,18 @@
 
 # ARCH=arm64 (or `make arm64`): cross-build for arm64 guests into
 # build-arm64/ with Debian's gcc-aarch64-linux-gnu and liburing-dev:arm64
-# (`make deps ARCH=arm64` installs them). Empty: the host's own (x86_64).
+# (`make deps ARCH=arm64` installs them). Empty, x86_64, x86 or amd64 (a
+# kernel developer's environment may export ARCH=x86): the host's own.
 ARCH ?=
 ifeq ($(ARCH),arm64)
 BUILD ?= build-arm64
 CC := aarch64-linux-gnu-gcc
 DEPS_GROUPS := build-arm64
-else ifneq ($(ARCH),)
-$(error ARCH=$(ARCH): only ARCH=arm64 (cross) or no ARCH (the host's) are known)
-else
+else ifeq ($(filter-out x86_64 x86 amd64,$(ARCH)),)
 BUILD ?= build
 DEPS_GROUPS := build
+else
+$(error ARCH=$(ARCH): only ARCH=arm64 (cross) or the host's (x86_64) are known)
 endif
 CC ?= cc
 CFLAGS ?= -O2 -g
