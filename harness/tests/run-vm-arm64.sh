@@ -6,7 +6,8 @@
 # (harness/build-kernel --arch arm64 --page-size 64K, cached). 0 FAIL,
 # 0 BROKEN, > 0 PASS each; arch and the guest's page size (4096, 65536) in
 # meta.json and in every record; no VM left behind. And the cheap refusals:
-# an arm64 Image without --arch arm64, an x86 bzImage with it.
+# an arm64 Image without --arch arm64, something else with it, page sizes
+# build-kernel cannot build.
 set -euo pipefail
 
 # shellcheck source=harness/lib/common.sh
@@ -90,6 +91,12 @@ test_refusals() {
 	rc=0
 	"$RUN" --arch riscv64 --kernel "$IMAGE64" --out "$T/z" >"$T/z.log" 2>&1 || rc=$?
 	check_eq "--arch riscv64: exit 2" 2 "$rc"
+	rc=0
+	"$DIOGAP_ROOT/harness/build-kernel" --page-size 64K >"$T/b1.log" 2>&1 || rc=$?
+	check_eq "build-kernel --page-size 64K for x86_64: exit 2" 2 "$rc"
+	rc=0
+	"$DIOGAP_ROOT/harness/build-kernel" --arch arm64 --page-size 8K >"$T/b2.log" 2>&1 || rc=$?
+	check_eq "build-kernel --arch arm64 --page-size 8K: exit 2" 2 "$rc"
 }
 
 main() {
