@@ -2,7 +2,21 @@
 # Sections: reproducers (build), unit tests, reproducer checks and bench,
 # dependencies. The lead's targets (check, run, ...) go in their own section.
 
+# ARCH=arm64 (or `make arm64`): cross-build for arm64 guests into
+# build-arm64/ with Debian's gcc-aarch64-linux-gnu and liburing-dev:arm64
+# (`make deps ARCH=arm64` installs them). Empty, x86_64, x86 or amd64 (a
+# kernel developer's environment may export ARCH=x86): the host's own.
+ARCH ?=
+ifeq ($(ARCH),arm64)
+BUILD ?= build-arm64
+CC := aarch64-linux-gnu-gcc
+DEPS_GROUPS := build-arm64
+else ifeq ($(filter-out x86_64 x86 amd64,$(ARCH)),)
 BUILD ?= build
+DEPS_GROUPS := build
+else
+$(error ARCH=$(ARCH): only ARCH=arm64 (cross) or the host's (x86_64) are known)
+endif
 CC ?= cc
 CFLAGS ?= -O2 -g
 DG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -Irepro/lib
@@ -90,7 +104,13 @@ bench-repro: reproducers $(BUILD)/bare-io
 
 # ---- dependencies ---------------------------------------------------------
 deps:
-	harness/install-deps build repro
+	harness/install-deps $(DEPS_GROUPS) repro
+
+# The reproducers and tools for arm64 guests (run-vm --arch arm64).
+.PHONY: arm64
+arm64:
+	harness/install-deps build-arm64
+	$(MAKE) ARCH=arm64 reproducers
 
 clean:
 	rm -rf $(BUILD)
@@ -190,6 +210,7 @@ bench-lava: reproducers
 
 help:
 	@echo "make            build the reproducers into $(BUILD)/"
+	@echo "make arm64      cross-build them for arm64 guests into build-arm64/"
 	@echo "make run        default sweep on the running kernel (SWEEP=file to change)"
 	@echo "make check      every test suite: $(CHECK_SUITES)"
 	@echo "make check-X    one suite, X in: $(CHECK_SUITES)"

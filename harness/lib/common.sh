@@ -81,6 +81,17 @@ ensure_pkgs() {
 	fi
 }
 
+# ensure_foreign_arch ARCH: dpkg knows ARCH (dpkg --add-architecture), and
+# apt's lists have its packages: cross builds take ARCH's libraries
+# (liburing-dev:arm64) and guests its busybox from Debian.
+ensure_foreign_arch() {
+	[[ $1 == "$(dpkg --print-architecture)" ]] && return 0
+	dpkg --print-foreign-architectures | grep -qx -- "$1" && return 0
+	log "adding the Debian architecture $1 (dpkg --add-architecture $1; apt-get update)"
+	dpkg --add-architecture "$1" || die "dpkg --add-architecture $1 failed"
+	apt-get update -qq >&2 || die "apt-get update failed"
+}
+
 # Cleanup stack: on_exit CMD [ARG...] registers a command (its arguments
 # are kept as given); all run in reverse order on EXIT, and on INT/TERM
 # (which then exit 130/143). Failures in cleanups are ignored.

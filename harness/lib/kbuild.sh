@@ -11,6 +11,8 @@
 #                        ccache hits across slots of the same code (the
 #                        tarball and a git repo of it, say)
 #   src/<slot>/tree/.diogap-kconfig  scratch O= directory for config runs
+#   src/<slot>/tree/.diogap-o-arm64-64K, .diogap-kconfig-arm64-64K: the same
+#                        for another architecture and page size (KB_OSUFFIX)
 #   src/<slot>/state/    backups of files changed by patches (see kb_patch)
 #   locks/<slot>.lock    flock: one build per slot at a time
 #   src/tarball-ids      memo: "path size mtime sha256" of tarballs
@@ -24,6 +26,9 @@
 #   KB_DIFF   git only: a patch file holding uncommitted changes, or ""
 
 KB_KIND='' KB_PATH='' KB_ID='' KB_SLOT='' KB_DESC='' KB_DIFF=''
+# Set by the caller for a build that must not share the x86_64 build and
+# config directories (build-kernel --arch arm64: "-arm64-64K").
+KB_OSUFFIX=${KB_OSUFFIX:-}
 
 kb_sha() { sha256sum | cut -d' ' -f1; }
 
@@ -135,8 +140,8 @@ kb_resolve() {
 
 kb_slot_dir() { echo "$DIOGAP_CACHE/src/$KB_SLOT"; }
 kb_tree() { echo "$DIOGAP_CACHE/src/$KB_SLOT/tree"; }
-kb_odir() { echo "$DIOGAP_CACHE/src/$KB_SLOT/tree/.diogap-o"; }
-kb_cfgdir() { echo "$DIOGAP_CACHE/src/$KB_SLOT/tree/.diogap-kconfig"; }
+kb_odir() { echo "$DIOGAP_CACHE/src/$KB_SLOT/tree/.diogap-o$KB_OSUFFIX"; }
+kb_cfgdir() { echo "$DIOGAP_CACHE/src/$KB_SLOT/tree/.diogap-kconfig$KB_OSUFFIX"; }
 
 # kb_lock: take the slot's lock for the rest of the process (children such as
 # make inherit it, so an orphaned build still holds it).
@@ -174,7 +179,8 @@ kb_prepare_git() {
 		git -C "$tree" config gc.auto 0
 	fi
 	echo "$objects" >"$tree/.git/objects/info/alternates"
-	printf '%s\n' /.diogap-o/ /.diogap-kconfig/ >"$tree/.git/info/exclude"
+	printf '%s\n' /.diogap-o/ /.diogap-kconfig/ '/.diogap-o-*/' '/.diogap-kconfig-*/' \
+		>"$tree/.git/info/exclude"
 	log "checking out $head in $tree"
 	git -C "$tree" read-tree --reset -u "$head" || die "cannot check out $head in $tree"
 	git -C "$tree" update-ref --no-deref HEAD "$head"
@@ -187,6 +193,7 @@ kb_prepare_dir() {
 	log "mirroring $KB_PATH into $tree"
 	mkdir -p -- "$tree"
 	rsync -a --delete --exclude=/.git --exclude=/.diogap-o/ --exclude=/.diogap-kconfig/ \
+		--exclude='/.diogap-o-*/' --exclude='/.diogap-kconfig-*/' \
 		"$KB_PATH/" "$tree/" || die "rsync of $KB_PATH failed"
 }
 

@@ -44,7 +44,7 @@ kc_mismatches() {
 kc_explain() {
 	local tree=$1 name=${2#CONFIG_} want=$3 file deps sel
 	local opts=(-r --include='Kconfig*' --exclude-dir=.git --exclude-dir=.diogap-o
-		--exclude-dir=.diogap-kconfig)
+		--exclude-dir=.diogap-kconfig --exclude-dir='.diogap-o-*' --exclude-dir='.diogap-kconfig-*')
 	if [[ $want == n ]]; then
 		sel=$(grep -lE "${opts[@]}" "^[[:space:]]*select[[:space:]]+${name}([[:space:]]|\$)" "$tree" |
 			sed "s|^$tree/||" | grep -Ev '^arch/([^x]|x[^8])' | head -n 3 | paste -sd' ') || true

@@ -4,13 +4,17 @@
 # The harness reads it from the binary, never from the source's comments.
 # Sourced after common.sh; needs jq.
 
+# The host's build (run-vm --arch arm64 points DIOGAP_BUILD at binaries this
+# machine cannot run): taken when this file is sourced.
+DG_META_BUILD=${DG_META_BUILD:-$DIOGAP_BUILD}
+
 # repro_meta REPRO: the metadata JSON. The binary is built first when it is
 # missing or older than its source (the table lives in the source).
 repro_meta() {
-	local src=$DIOGAP_ROOT/repro/$1.c bin=$DIOGAP_BUILD/$1
+	local src=$DIOGAP_ROOT/repro/$1.c bin=$DG_META_BUILD/$1
 	[[ -r $src ]] || return 1
 	if [[ ! -x $bin || $src -nt $bin ]]; then
-		make -s -C "$DIOGAP_ROOT" BUILD="$DIOGAP_BUILD" "$bin" >&2 ||
+		make -s -C "$DIOGAP_ROOT" ARCH= BUILD="$DG_META_BUILD" "$bin" >&2 ||
 			die "cannot build $bin (its --describe --json is the reproducer's metadata)"
 	fi
 	"$bin" --describe --json || die "$bin --describe --json failed"

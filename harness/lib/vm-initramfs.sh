@@ -10,6 +10,12 @@
 # Sourced after common.sh and vm-modules.sh, never run.
 
 VMI_BUSYBOX=${VMI_BUSYBOX:-/bin/busybox}
+# The busybox whose --list names the applets to link (it must run here: the
+# host's, for a guest busybox of another architecture).
+VMI_BUSYBOX_LIST=${VMI_BUSYBOX_LIST:-$VMI_BUSYBOX}
+VMI_STRIP='strip'
+# readelf's "Machine:" of the guest's binaries.
+VMI_MACHINE='Advanced Micro Devices X86-64'
 VMI_CACHE=$DIOGAP_CACHE/vm/initramfs
 # Part of the cache keys: bump when the archives' layout changes.
 readonly VMI_RECIPE=1
@@ -17,6 +23,54 @@ readonly VMI_RECIPE=1
 # vmi_prune: archives unused for two weeks go (each use touches its file).
 vmi_prune() {
 	find "$VMI_CACHE" -maxdepth 1 -type f -mtime +14 -delete 2>/dev/null || true
+}
+
+# vmi_set_arch ARCH: the guest's busybox, strip and ELF machine. arm64:
+# Debian's busybox-static:arm64, downloaded (apt-get download) and unpacked
+# into the cache, never installed over the host's; its applets are those of
+# the host's busybox-static (same Debian version, same configuration).
+vmi_set_arch() {
+	[[ $1 == arm64 ]] || return 0
+	local dir=$DIOGAP_CACHE/debs deb root want have
+	VMI_STRIP=aarch64-linux-gnu-strip VMI_MACHINE=AArch64
+	VMI_BUSYBOX_LIST=/bin/busybox
+	mkdir -p "$dir"
+	deb=$(vmi_busybox_deb "$dir")
+	if [[ -z $deb ]]; then
+		log "downloading Debian package busybox-static:arm64"
+		(cd "$dir" && apt-get download -q busybox-static:arm64 >&2 2>"$dir/.apt.err") || {
+			cat "$dir/.apt.err" >&2
+			die "apt-get download busybox-static:arm64 failed (dpkg --add-architecture arm64 and apt-get update?)"
+		}
+		deb=$(vmi_busybox_deb "$dir")
+		[[ -n $deb ]] || die "apt-get download busybox-static:arm64 left no busybox-static_*_arm64.deb in $dir"
+	fi
+	root=$DIOGAP_CACHE/debs/root/$(basename -- "$deb" .deb)-$(sha256sum -- "$deb" | cut -c1-12)
+	if [[ ! -f $root/.unpacked ]]; then
+		rm -rf "$root" && mkdir -p "$root"
+		dpkg-deb -x "$deb" "$root" || die "cannot unpack $deb"
+		touch "$root/.unpacked"
+	fi
+	VMI_BUSYBOX=$root/bin/busybox
+	want=$(dpkg-deb -f "$deb" Version)
+	have=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null) || true
+	[[ $want == "$have" ]] ||
+		warn "the guest's busybox is $want, the host's $have: applet links follow the host's"
+}
+
+vmi_busybox_deb() {
+	local f
+	for f in "$1"/busybox-static_*_arm64.deb; do
+		[[ -f $f ]] && echo "$f"
+	done | sort -V | tail -n 1
+}
+
+# vmi_check_machine FILE: FILE is built for the guest's architecture.
+vmi_check_machine() {
+	local m
+	m=$(LC_ALL=C readelf -hW "$1" 2>/dev/null | sed -n 's/^ *Machine: *//p')
+	[[ $m == "$VMI_MACHINE" ]] ||
+		die "$1 is built for '${m:-not an ELF}', the guest is '$VMI_MACHINE' (make ARCH=arm64 for arm64 guests)"
 }
 
 # vmi_cpio DIR OUT: DIR as a gzip'd newc cpio owned by root, reproducibly.
@@ -47,10 +101,12 @@ vmi_base() {
 		"$DIOGAP_ROOT/harness/lib/run-cases.sh")
 	[[ -x $VMI_BUSYBOX ]] || die "no $VMI_BUSYBOX (Debian package busybox-static)"
 	vmi_is_static "$VMI_BUSYBOX" || die "$VMI_BUSYBOX is not a static binary (install busybox-static)"
+	vmi_check_machine "$VMI_BUSYBOX"
 	while read -r r; do
 		f=$DIOGAP_BUILD/$r
 		[[ -x $f ]] || die "$r is not built: no $f (run make)"
 		vmi_is_static "$f" || die "$f is not a static binary: it cannot run in the guest"
+		vmi_check_machine "$f"
 		files+=("$f")
 	done < <(vmi_repros "$cases")
 	key=$({ echo "$VMI_RECIPE"; sha256sum "${files[@]}" | sed 's|  .*/| |'; } |
@@ -72,14 +128,14 @@ vmi_stage_base() {
 	local s=$1 cases=$2 a r
 	mkdir -p "$s/bin" "$s/diogap/bin" "$s/proc" "$s/sys" "$s/dev" "$s/run" "$s/tmp" "$s/mnt"
 	cp "$VMI_BUSYBOX" "$s/bin/busybox"
-	for a in $("$VMI_BUSYBOX" --list); do
+	for a in $("$VMI_BUSYBOX_LIST" --list); do
 		[[ $a == busybox || -e $s/bin/$a ]] || ln -s busybox "$s/bin/$a"
 	done
 	install -m 0755 "$DIOGAP_ROOT/harness/guest/init" "$s/init"
 	cp "$DIOGAP_ROOT/harness/lib/run-cases.sh" "$s/diogap/run-cases.sh"
 	# Stripped: a smaller initramfs unpacks faster in an emulated guest.
 	while read -r r; do
-		strip --strip-all -o "$s/diogap/bin/$r" "$DIOGAP_BUILD/$r" 2>/dev/null ||
+		"$VMI_STRIP" --strip-all -o "$s/diogap/bin/$r" "$DIOGAP_BUILD/$r" 2>/dev/null ||
 			cp "$DIOGAP_BUILD/$r" "$s/diogap/bin/$r"
 		chmod 0755 "$s/diogap/bin/$r"
 	done < <(vmi_repros "$cases")

@@ -1,18 +1,23 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the K_* globals are this file's output, read by run-vm
 # Kernel resolution for run-vm: turn what the user passed to --kernel into a
-# bzImage, its release, its config (if known) and a module tree (if any).
-# Sourced after common.sh, never run.
+# bzImage (or, with VM_ARCH=arm64, an arm64 Image), its release, its config
+# (if known) and a module tree (if any). Sourced after common.sh, never run.
 #
 # vmk_resolve SPEC sets these globals:
 #   K_KIND     bzimage | builddir | deb | package
 #   K_ORIGIN   what the user gave (path or package name)
-#   K_IMAGE    the bzImage to boot
+#   K_IMAGE    the bzImage (arm64: Image, raw or gzip'd) to boot
 #   K_RELEASE  the kernel release (uname -r), read from the bzImage header
+#              (arm64: the image's "Linux version" banner)
+#   K_PAGE     arm64: the page size its Image header declares, or ""
 #   K_CONFIG   the kernel .config, or "" when unknown
 #   K_MODROOT  a directory holding lib/modules/$K_RELEASE, or "" for none
 # and vmk_boot_image sets K_BOOT / K_BOOT_METHOD (what QEMU is given).
 # Everything it fetches or unpacks goes under $DIOGAP_CACHE.
+
+# The guest's architecture (run-vm --arch): x86_64 or arm64.
+VM_ARCH=${VM_ARCH:-x86_64}
 
 # vmk_is_bzimage FILE: true when FILE carries the x86 boot protocol magic
 # "HdrS" at offset 0x202.
@@ -35,15 +40,71 @@ vmk_bzimage_release() {
 
 vmk_reset() {
 	K_KIND='' K_ORIGIN='' K_IMAGE='' K_RELEASE='' K_CONFIG='' K_MODROOT=''
-	K_BOOT='' K_BOOT_METHOD=''
+	K_BOOT='' K_BOOT_METHOD='' K_PAGE=''
+}
+
+# vmk_is_arm64_image FILE: an arm64 Image: "ARM\x64" at 0x38 of the
+# kernel's boot header (Documentation/arm64/booting.rst), raw or gzip'd.
+vmk_is_arm64_image() {
+	local magic
+	[[ -f $1 && -r $1 ]] || return 1
+	magic=$(od -An -tx1 -j 56 -N 4 < <(vmk_cat_image "$1" 2>/dev/null) | tr -d ' ')
+	[[ $magic == 41524d64 ]]
+}
+
+# vmk_cat_image FILE: the image, decompressed when gzip'd. Its readers stop
+# early: read it through < <(...), where its SIGPIPE fails nothing.
+vmk_cat_image() {
+	if [[ $(od -An -tx1 -N 2 -- "$1" | tr -d ' ') == 1f8b ]]; then
+		gzip -dc -- "$1"
+	else
+		cat -- "$1"
+	fi
+}
+
+# vmk_arm64_release FILE: the release in the image's "Linux version" banner.
+vmk_arm64_release() {
+	LC_ALL=C grep -a -o -m1 'Linux version [^ ]*' < <(vmk_cat_image "$1" 2>/dev/null) |
+		awk 'NR == 1 {print $3}'
+}
+
+# vmk_arm64_page FILE: the page size the Image header's flags declare
+# (bits 1-2: 1 4K, 2 16K, 3 64K), or nothing.
+vmk_arm64_page() {
+	local flags
+	flags=$(od -An -tu8 -j 24 -N 8 < <(vmk_cat_image "$1" 2>/dev/null) | tr -d ' ')
+	[[ $flags =~ ^[0-9]+$ ]] || return 0
+	case $(((flags >> 1) & 3)) in
+	1) echo 4096 ;;
+	2) echo 16384 ;;
+	3) echo 65536 ;;
+	esac
 }
 
 vmk_set_image() {
+	if [[ $VM_ARCH == arm64 ]]; then
+		vmk_set_arm64_image "$1"
+		return 0
+	fi
+	if ! vmk_is_bzimage "$1" && vmk_is_arm64_image "$1"; then
+		die "$1 is an arm64 kernel Image: boot it with --arch arm64"
+	fi
 	vmk_is_bzimage "$1" ||
 		die "not a Linux x86 kernel image (no bzImage 'HdrS' magic at 0x202): $1"
 	K_IMAGE=$(realpath -- "$1")
 	K_RELEASE=$(vmk_bzimage_release "$K_IMAGE") || K_RELEASE=''
 	[[ -n $K_RELEASE ]] || die "cannot read the kernel release from $1"
+}
+
+vmk_set_arm64_image() {
+	if ! vmk_is_arm64_image "$1"; then
+		vmk_is_bzimage "$1" && die "$1 is an x86 bzImage, not an arm64 Image (--arch arm64)"
+		die "not a Linux arm64 kernel Image (no 'ARM\\x64' magic at 0x38): $1"
+	fi
+	K_IMAGE=$(realpath -- "$1")
+	K_RELEASE=$(vmk_arm64_release "$K_IMAGE") || K_RELEASE=''
+	[[ -n $K_RELEASE ]] || die "cannot read the kernel release from $1 (no 'Linux version' banner)"
+	K_PAGE=$(vmk_arm64_page "$K_IMAGE")
 }
 
 # vmk_config_has CONFIG SYMBOL: prints y, m or nothing.
@@ -52,12 +113,18 @@ vmk_config_has() {
 	sed -n "s/^CONFIG_$2=\\([ym]\\)\$/\\1/p" "$1"
 }
 
-# A kernel build directory: arch/x86/boot/bzImage and .config. When one of
-# the modules the guest needs is =m, modules_install into the cache.
+# A kernel build directory: arch/x86/boot/bzImage (arm64:
+# arch/arm64/boot/Image) and .config. When one of the modules the guest
+# needs is =m, modules_install into the cache.
 vmk_from_builddir() {
-	local dir=$1 img=$1/arch/x86/boot/bzImage sym need=0 dest
-	[[ -f $img ]] || img=$dir/bzImage
-	[[ -f $img ]] || die "kernel directory $dir has no arch/x86/boot/bzImage (not built?)"
+	local dir=$1 rel=arch/x86/boot/bzImage img sym need=0 dest
+	local -a mk_arch=()
+	if [[ $VM_ARCH == arm64 ]]; then
+		rel=arch/arm64/boot/Image mk_arch=(ARCH=arm64)
+	fi
+	img=$dir/$rel
+	[[ -f $img ]] || img=$dir/${rel##*/}
+	[[ -f $img ]] || die "kernel directory $dir has no $rel (not built?)"
 	vmk_set_image "$img"
 	K_KIND=builddir
 	[[ -f $dir/.config ]] && K_CONFIG=$(realpath -- "$dir/.config")
@@ -75,7 +142,7 @@ vmk_from_builddir() {
 	if [[ ! -f $dest/.installed ]]; then
 		log "installing modules of $dir into $dest"
 		rm -rf "$dest" && mkdir -p "$dest"
-		make -s -C "$dir" INSTALL_MOD_PATH="$dest" INSTALL_MOD_STRIP=1 \
+		make -s -C "$dir" "${mk_arch[@]}" INSTALL_MOD_PATH="$dest" INSTALL_MOD_STRIP=1 \
 			modules_install >&2 || die "make modules_install failed in $dir"
 		touch "$dest/.installed"
 	fi
@@ -200,6 +267,23 @@ vmk_unpack_payload() {
 	vmk_has_pvh "$out"
 }
 
+# vmk_boot_image_arm64: QEMU boots an arm64 Image as it is; a gzip'd one
+# is unpacked once into the cache (QEMU could, at every boot).
+vmk_boot_image_arm64() {
+	local key dir
+	K_BOOT=$K_IMAGE K_BOOT_METHOD=image
+	[[ $(od -An -tx1 -N 2 -- "$K_IMAGE" | tr -d ' ') == 1f8b ]] || return 0
+	key=$(sha256sum "$K_IMAGE" | cut -c1-16)
+	dir=$DIOGAP_CACHE/vm/vmlinux
+	mkdir -p "$dir"
+	if [[ ! -s $dir/$key.Image ]]; then
+		gzip -dc -- "$K_IMAGE" >"$dir/$key.tmp" || die "cannot unpack $K_IMAGE"
+		mv "$dir/$key.tmp" "$dir/$key.Image"
+	fi
+	touch "$dir/$key.Image"
+	K_BOOT=$dir/$key.Image K_BOOT_METHOD=image-gunzipped
+}
+
 # vmk_boot_image: set K_BOOT to what QEMU boots: the kernel's own vmlinux
 # through its PVH entry when the bzImage has one (the guest then skips
 # decompressing itself, seconds under TCG), else the bzImage. The same
@@ -207,6 +291,10 @@ vmk_unpack_payload() {
 # bzImage's hash. DIOGAP_VM_BOOT=bzimage turns it off.
 vmk_boot_image() {
 	local key dir
+	if [[ $VM_ARCH == arm64 ]]; then
+		vmk_boot_image_arm64
+		return 0
+	fi
 	K_BOOT=$K_IMAGE K_BOOT_METHOD=bzimage
 	[[ ${DIOGAP_VM_BOOT:-pvh} == pvh ]] || return 0
 	[[ -z $K_CONFIG || $(vmk_config_has "$K_CONFIG" PVH) == y ]] || return 0

@@ -48,8 +48,8 @@ vmo_meta_run() {
 		--arg accel "$VM_ACCEL" --arg accel_why "$VM_ACCEL_WHY" \
 		--arg qemu "$("$VM_QEMU" --version | head -n 1)" \
 		--arg btrfs_progs "$(mkfs.btrfs --version 2>/dev/null | head -n 1)" \
-		--arg host "$(uname -r)" --argjson fs "$(runinfo_filesystems)" \
-		'{mode: "vm", sweep: $sweep, sweep_hash: $sweep_hash, mkfs: $mkfs,
+		--arg host "$(uname -r)" --arg arch "$VM_ARCH" --argjson fs "$(runinfo_filesystems)" \
+		'{mode: "vm", arch: $arch, sweep: $sweep, sweep_hash: $sweep_hash, mkfs: $mkfs,
 		  mount: $mount, filesystems: $fs, image_size: $image_size, accel: $accel,
 		  accel_why: $accel_why, qemu: $qemu, btrfs_progs: $btrfs_progs,
 		  host_kernel: $host, project_commit: $commit, date: $date,
@@ -78,11 +78,13 @@ vmo_meta_kernel() {
 		--arg wall_ms "${VM_WALL_MS:-}" --arg qemu_rc "${VM_QEMU_RC:-}" \
 		--arg modules "${VMM_ORDER[*]}" --arg missing "${VMM_MISSING[*]}" \
 		--arg sweep_hash "$(sweep_hash)" --arg commit "$(project_commit)" \
+		--arg arch "$VM_ARCH" --arg image_page "${K_PAGE:-}" \
 		'def num: if . == "" then null else tonumber end;
 		 def opt: if . == "" then null else . end;
 		 def list: [splits(" ") | select(. != "")];
-		 {"label": $lbl, kernel: {release: $release, kind: $kind, origin: $origin,
-		   image: $image, image_sha256: $image_sha, config: ($config | opt),
+		 {"label": $lbl, arch: $arch, kernel: {release: $release, kind: $kind, origin: $origin,
+		   image: $image, image_sha256: $image_sha, image_page_size: ($image_page | num),
+		   config: ($config | opt),
 		   config_hash: ($config_hash | opt),
 		   config_btrfs: ($btrfs | opt), config_magic_sysrq: ($sysrq | opt),
 		   module_tree: ($modroot | opt), modules: ($modules | list),
@@ -94,6 +96,32 @@ vmo_meta_kernel() {
 		  guest_splats: ($splats | [splits("\n") | select(. != "")]),
 		  sweep_hash: $sweep_hash, project_commit: $commit}' \
 		--argjson cmd "$(vmo_json_list "${VM_CMD[@]}")" >"$kout/meta.json"
+}
+
+# vmo_stream_page STREAM: the guest's page size, from the runner's C record
+# (dg-case preflight: sysconf(_SC_PAGESIZE) in the guest), or nothing yet.
+vmo_stream_page() {
+	sed -n 's/^C - //p' "$1" 2>/dev/null | head -n 1 | jq -r '.page_size // empty' 2>/dev/null || true
+}
+
+# vmo_tag [PAGE]: results lines on stdin get the guest's "arch" and
+# "page_size" (null when unknown).
+vmo_tag() {
+	jq -c --arg arch "$VM_ARCH" --arg page "${1:-}" \
+		'. + {arch: $arch, page_size: (if $page == "" then null else ($page | tonumber) end)}'
+}
+
+# vmo_arch_page KOUT: KOUT/meta.json gets "page_size" (the guest's, from
+# its capabilities) beside "arch", and every line of KOUT/results.jsonl
+# both.
+vmo_arch_page() {
+	local kout=$1 page tmp
+	page=$(jq -r '.capabilities.page_size // empty' "$kout/meta.json" 2>/dev/null) || page=''
+	tmp=$(mktemp "$kout/meta.json.XXXXXX")
+	jq --arg page "$page" '.page_size = (if $page == "" then null else ($page | tonumber) end)' \
+		"$kout/meta.json" >"$tmp" && mv "$tmp" "$kout/meta.json"
+	vmo_tag "$page" <"$kout/results.jsonl" >"$tmp" && mv "$tmp" "$kout/results.jsonl"
+	rm -f "$tmp"
 }
 
 # vmo_combine OUT LABEL...: the run's results.jsonl, summary.md and a

@@ -12,7 +12,12 @@
 # power off by itself), or when a timeout passes.
 
 readonly VM_MAGIC=DIOGAP-RESULTS-1
+# The guest's architecture (run-vm --arch; vm_set_arch): x86_64 or arm64.
+VM_ARCH=${VM_ARCH:-x86_64}
+VM_QEMU_GIVEN=${VM_QEMU:-}
 VM_QEMU=${VM_QEMU:-qemu-system-x86_64}
+# The guest's serial console device: ttyAMA0 (PL011) on arm64's virt.
+VM_CONSOLE=ttyS0
 VM_PROBE_TIMEOUT=${VM_PROBE_TIMEOUT:-10}
 # A guest whose stream does not move for the longest case timeout plus this
 # many seconds is stuck (the runner itself ends each case at its timeout).
@@ -27,6 +32,17 @@ vm_now_ms() {
 	echo $((t / 1000))
 }
 
+# vm_set_arch ARCH: the guest architecture: x86_64 (QEMU's pc machine) or
+# arm64 (qemu-system-aarch64 -M virt, console ttyAMA0). $VM_QEMU, when the
+# caller set it, stays.
+vm_set_arch() {
+	case $1 in
+	x86_64) VM_ARCH=x86_64 VM_QEMU=${VM_QEMU_GIVEN:-qemu-system-x86_64} VM_CONSOLE=ttyS0 ;;
+	arm64) VM_ARCH=arm64 VM_QEMU=${VM_QEMU_GIVEN:-qemu-system-aarch64} VM_CONSOLE=ttyAMA0 ;;
+	*) die "unknown guest architecture '$1' (x86_64 or arm64)" ;;
+	esac
+}
+
 # vm_accel FORCE KERNEL WORKDIR: set VM_ACCEL (kvm|tcg) and VM_ACCEL_WHY.
 # KVM only when a tiny boot of KERNEL reaches init under it. The answer is
 # kept for this boot of the host, unless the probe kernel itself died (QEMU
@@ -35,6 +51,10 @@ vm_accel() {
 	local force=$1 kernel=$2 dir=$3 cache
 	if [[ -n $force ]]; then
 		VM_ACCEL=$force VM_ACCEL_WHY="forced with --accel $force"
+		return 0
+	fi
+	if [[ $VM_ARCH == arm64 && $(uname -m) != aarch64 ]]; then
+		VM_ACCEL=tcg VM_ACCEL_WHY="an arm64 guest on a $(uname -m) host: KVM runs only the host's architecture"
 		return 0
 	fi
 	if [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
@@ -120,14 +140,19 @@ vm_disks() {
 vm_cmd() {
 	local kernel=$1 initrd=$2 dir=$3 console=$4 append=$5 mem=$6 smp=$7
 	VM_CMD=("$VM_QEMU" -nodefaults -no-user-config -display none -nic none -no-reboot)
-	if [[ $VM_ACCEL == kvm ]]; then
+	if [[ $VM_ARCH == arm64 ]]; then
+		# virt: a device tree, a PL011 (the -serial), PSCI power-off, an
+		# ECAM PCI host for the virtio disks. "max" is every feature TCG
+		# emulates (a 48-bit or larger VA, 4K, 16K and 64K granules).
+		VM_CMD+=(-M virt -accel "$VM_ACCEL" -cpu "$([[ $VM_ACCEL == kvm ]] && echo host || echo max)")
+	elif [[ $VM_ACCEL == kvm ]]; then
 		VM_CMD+=(-accel kvm -cpu host)
 	else
 		VM_CMD+=(-accel tcg -cpu "max,-erms,-fsrm")
 	fi
 	VM_CMD+=(-m "$mem" -smp "$smp" -serial "file:$console"
 		-kernel "$kernel" -initrd "$initrd"
-		-append "console=ttyS0 panic=-1 quiet printk.devkmsg=on cryptomgr.notests${append:+ $append}"
+		-append "console=$VM_CONSOLE panic=-1 quiet printk.devkmsg=on cryptomgr.notests${append:+ $append}"
 )
 	# the scratch disks in disk order (the guest numbers the disks that are
 	# not the results disk as it finds them: vda, vdb, ...), then results
