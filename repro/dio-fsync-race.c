@@ -223,9 +223,24 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		sleep_s(0.01);
 	atomic_store(&stop, true);
 	ja = join_within(ta, o->hang_timeout);
-	jb = join_within(tb, ja ? 0.1 : o->hang_timeout);
+	jb = join_within(tb, ja ? 1 : o->hang_timeout);
 	r->write_us = dg_now_us() - t0;
 
+	/* joined but never returned: the kernel killed the thread in a call
+	 * (an oops: BUG/assertion); that comes first, the other thread is
+	 * then often stuck behind the locks the dead one held */
+	if ((!ja && !atomic_load(&a.returned)) || (!jb && !atomic_load(&b.returned))) {
+		bool bdead = !jb && !atomic_load(&b.returned);
+
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "the %s thread vanished inside a system call after %" PRIu64
+			 " calls: the kernel killed it (an oops/BUG: see the kernel log)%s",
+			 bdead ? "fsync" : "write", bdead ? b.calls : a.calls,
+			 ja || jb ? "; the other thread is stuck" : "");
+		r->diag = r->diag_buf;
+		dg_abandon_file("a thread died in the kernel holding its locks");
+		return set(r, DG_FAIL, "oops", extra, sizeof(extra), &a, &b);
+	}
 	if (ja || jb) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
 			 "the %s thread did not return within %gs after the end (%" PRIu64
@@ -235,16 +250,6 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		r->diag = r->diag_buf;
 		dg_abandon_file("a thread is stuck in the kernel on it");
 		return set(r, DG_FAIL, "hang", extra, sizeof(extra), &a, &b);
-	}
-	if (!atomic_load(&a.returned) || !atomic_load(&b.returned)) {
-		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "the %s thread vanished inside a system call after %" PRIu64
-			 " calls: the kernel killed it (an oops/BUG: see the kernel log)",
-			 !atomic_load(&b.returned) ? "fsync" : "write",
-			 !atomic_load(&b.returned) ? b.calls : a.calls);
-		r->diag = r->diag_buf;
-		dg_abandon_file("a thread died in the kernel holding its locks");
-		return set(r, DG_FAIL, "oops", extra, sizeof(extra), &a, &b);
 	}
 	printf("# %s: %" PRIu64 " writes, %" PRIu64 " fsyncs in %.1f s\n", r->name, a.calls,
 	       b.calls, (double)r->write_us / 1e6);

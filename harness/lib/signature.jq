@@ -5,7 +5,8 @@
 #   copies  mirror or DUP copies differ
 #   size    the file size is wrong (the O_APPEND bug)
 #   hole    every bad range reads as zeros and the size is right
-#   splat   the case FAILed on a kernel splat alone
+#   splat   the case FAILed on a kernel splat alone, or a run's thread
+#           was killed inside a system call (symptom oops: a BUG/assertion)
 #   other   any other FAIL; "" when the case did not FAIL
 def dg_fail_runs: [.runs[]? | select(.verdict? == "FAIL")];
 def dg_signature:
@@ -17,4 +18,5 @@ def dg_signature:
     elif any($f[]; .symptom? == "size" or (.size_seen? != .size_expected?)) then "size"
     elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
     elif ($f | length) == 0 and (.splats | length > 0) then "splat"
+    elif any($f[]; .symptom? == "oops") then "splat"
     else "other" end;
