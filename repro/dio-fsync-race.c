@@ -23,6 +23,13 @@
  * thread does not return within --hang-timeout seconds after the end (the
  * file is then left alone); FAIL data / size on a wrong read-back.
  * Other errors (ENOSPC...) are BROKEN.
+ * Under emulation (QEMU TCG) the data I/O dominates the writer's cycle and
+ * the flagged window is short: on a 6.1.192 kernel with the fix undone and
+ * CONFIG_BTRFS_ASSERT=y, the assertion tripped in 1 of 2 runs of 3 s with
+ * the file NOCOW (mount -o nodatacow, or --nocow: in-place overwrites, a
+ * shorter cycle) and in none of 10 with data COW and checksums. NOCOW also
+ * keeps the writes direct on kernels with 968f19c5b1b7 (v6.15, 6.12.77),
+ * which turn O_DIRECT writes to checksummed files into buffered ones.
  */
 #define _GNU_SOURCE
 #include <errno.h>
