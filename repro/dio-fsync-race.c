@@ -5,42 +5,53 @@
  * Fixes: cd9253c23aed ("btrfs: fix race between direct IO write and fsync when using same fd")
  * Introduced-by: 939b656bc8ab ("btrfs: fix corruption after buffer fault in during direct IO append write")
  * fstests: generic/364
- * Params: size offset hang_timeout
+ * Params: size offset engine hang_timeout
  * May-hang: yes
  *
  * One O_DIRECT file descriptor, two threads: A writes --size bytes (default
  * one page) at --offset again and again, B calls fsync on the same fd, both
- * for --seconds S (default 3; this option is the reproducer's own and is
- * kept in the rerun line). On a kernel without the fix, B can take A's
- * "skip the inode lock" flag (the file's private, pointing at A's stack)
- * and log the inode without holding its lock: with CONFIG_BTRFS_ASSERT=y
- * that is "assertion failed: inode_is_locked" and a kernel BUG, which the
- * harness turns into FAIL from the kernel log; without it, a use of A's
- * freed stack frame. The reproducer itself: PASS when both loops ran to
- * the end without error and the file holds the data; FAIL eio-write when a
- * write or fsync returns EIO; FAIL oops when a thread vanished inside a
- * system call (the kernel killed it: see the kernel log); FAIL hang when a
- * thread does not return within --hang-timeout seconds after the end (the
- * file is then left alone); FAIL data / size on a wrong read-back.
- * Other errors (ENOSPC...) are BROKEN.
- * Under emulation (QEMU TCG) the data I/O dominates the writer's cycle and
- * the flagged window is short: on a 6.1.192 kernel with the fix undone and
- * CONFIG_BTRFS_ASSERT=y, the assertion tripped in 1 of 2 runs of 3 s with
- * the file NOCOW (mount -o nodatacow, or --nocow: in-place overwrites, a
- * shorter cycle) and in none of 10 with data COW and checksums. NOCOW also
- * keeps the writes direct on kernels with 968f19c5b1b7 (v6.15, 6.12.77),
- * which turn O_DIRECT writes to checksummed files into buffered ones.
+ * for --seconds S (default 3; the reproducer's own option, kept in the
+ * rerun line). On a kernel without the fix, B can take A's "skip the inode
+ * lock" flag (the file's private, pointing at A's stack) and log the inode
+ * without holding its lock: with CONFIG_BTRFS_ASSERT=y that is "assertion
+ * failed: inode_is_locked" and a kernel BUG; without it, a use of A's
+ * freed stack frame.
+ *   --engine dsync  (default) A's writes are pwritev2(RWF_DSYNC): the flag
+ *                   is then set over the fsync each write does itself, a
+ *                   window long enough to hit under emulation. QEMU TCG,
+ *                   6.1.192 with the fix undone, CONFIG_BTRFS_ASSERT=y:
+ *                   tripped in the first 3 s in 5 of 5 runs on a default
+ *                   (COW) mount; with nodatacow in 1 of 2
+ *   --engine plain  plain pwrite, generic/364's exact shape: the window is
+ *                   a few instructions, hit on real hardware; under TCG it
+ *                   tripped once in about 20 runs of 3 s
+ * The threads run in a child process, so a thread stuck in the kernel (B
+ * dies holding what A then waits for) cannot keep this process from
+ * exiting: the child is left behind, the file too.
+ * PASS: both loops ran to the end without error and the file holds the
+ * data. FAIL oops: a thread vanished inside a system call (the kernel
+ * killed it: see the kernel log, where the harness finds the splat);
+ * FAIL hang: a thread did not return within --hang-timeout seconds after
+ * the end; FAIL eio-write: a write or fsync returned EIO; FAIL data / size
+ * on a wrong read-back. Other errors (ENOSPC...) are BROKEN.
+ * On kernels with 968f19c5b1b7 (v6.15, 6.12.77) O_DIRECT writes to
+ * checksummed files go buffered: --nocow (or a nodatasum mount) keeps them
+ * direct, where the race is.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +68,7 @@ struct loop {
 	char *buf;             /* write: the data */
 	size_t len;
 	off_t off;
+	bool dsync;            /* write: RWF_DSYNC */
 	atomic_bool *stop;
 	uint64_t calls, shorts;
 	int err;               /* errno of the call that stopped the loop, 0 if none */
@@ -66,9 +78,11 @@ struct loop {
 static void *write_loop(void *arg)
 {
 	struct loop *l = arg;
+	struct iovec iov = { .iov_base = l->buf, .iov_len = l->len };
 
 	while (!atomic_load(l->stop)) {
-		ssize_t w = pwrite(l->fd, l->buf, l->len, l->off);
+		ssize_t w = l->dsync ? pwritev2(l->fd, &iov, 1, l->off, RWF_DSYNC)
+				     : pwrite(l->fd, l->buf, l->len, l->off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -199,90 +213,171 @@ static int check_file(const struct dg_opts *o, int fd, const char *want,
 	return set(r, DG_PASS, NULL, extra, n, a, b);
 }
 
+/* What the race process shares with us (MAP_SHARED). */
+struct race {
+	atomic_bool stop;
+	atomic_int reported;   /* 1 once the fields below are final */
+	struct loop a, b;
+	int ja, jb;            /* join results: 0 joined, else stuck */
+	int setup_err;         /* errno of the child's own setup, 0 if none */
+	uint64_t us;           /* how long the loops ran */
+};
+
+/* The race process: both loops for --seconds, then join them (bounded) and
+ * report. Never returns; no library calls that could exit through our
+ * atexit handlers (they would remove the target file). */
+static void race_child(struct race *rc, const char *file, double hang_timeout)
+{
+	pthread_t ta, tb;
+	uint64_t t0;
+	int fd = open(file, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+	if (fd < 0 || pthread_create(&ta, NULL, write_loop, &rc->a)) {
+		rc->setup_err = fd < 0 ? errno : EAGAIN;
+		atomic_store(&rc->reported, 1);
+		_exit(0);
+	}
+	rc->a.fd = rc->b.fd = fd;
+	if (pthread_create(&tb, NULL, fsync_loop, &rc->b)) {
+		atomic_store(&rc->stop, true);
+		pthread_join(ta, NULL);
+		rc->setup_err = EAGAIN;
+		atomic_store(&rc->reported, 1);
+		_exit(0);
+	}
+	t0 = dg_now_us();
+	while (!atomic_load(&rc->stop) && (double)(dg_now_us() - t0) < opt_seconds * 1e6)
+		sleep_s(0.01);
+	atomic_store(&rc->stop, true);
+	rc->ja = join_within(ta, hang_timeout);
+	rc->jb = join_within(tb, rc->ja ? 1 : hang_timeout);
+	rc->us = dg_now_us() - t0;
+	atomic_store(&rc->reported, 1);
+	_exit(0);
+}
+
+/* Wait up to `wait` seconds for the child to report; then (clean case) to
+ * exit. Returns true when it reported. */
+static bool wait_report(struct race *rc, double wait)
+{
+	uint64_t t0 = dg_now_us();
+
+	while (!atomic_load(&rc->reported) && (double)(dg_now_us() - t0) < wait * 1e6)
+		sleep_s(0.01);
+	return atomic_load(&rc->reported);
+}
+
+static bool reap_within(pid_t pid, double wait)
+{
+	uint64_t t0 = dg_now_us();
+	int st;
+
+	do {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid || (w < 0 && errno == ECHILD))
+			return true;
+		sleep_s(0.01);
+	} while ((double)(dg_now_us() - t0) < wait * 1e6);
+	return false;
+}
+
+/* The child is stuck or lost a thread: leave it (and the file) alone. */
+static int race_left(struct dg_result *r, pid_t pid, int v, const char *symptom,
+		     const char *why, char *extra, size_t n, struct race *rc)
+{
+	kill(pid, SIGKILL); /* what is killable goes; a task stuck in the kernel stays */
+	dg_abandon_file(why);
+	return set(r, v, symptom, extra, n, &rc->a, &rc->b);
+}
+
 static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	       struct dg_result *r, struct dg_buf *bufp)
 {
 	static char extra[320];
-	static atomic_bool stop;
-	static struct loop a, b; /* static: a stuck thread may still use them */
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	pthread_t ta, tb;
-	uint64_t t0;
+	struct race *rc;
 	char *data;
-	int fd, ja, jb;
+	pid_t pid;
+	int fd, v;
 
 	(void)bufp; /* no fault-controlled buffer here: the data is resident */
 	if (iteration > 1)
 		CHECK_SYS(truncate(o->file, 0));
 	data = dg_xbuffer(page, (size_t)o->size);
 	dg_pattern_fill(data, (size_t)o->size, o->offset, run_id, iteration);
-	fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
-	atomic_store(&stop, false);
-	a = (struct loop){ .what = "write", .fd = fd, .buf = data, .len = (size_t)o->size,
-			   .off = (off_t)o->offset, .stop = &stop };
-	b = (struct loop){ .what = "fsync", .fd = fd, .stop = &stop };
+	rc = mmap(NULL, sizeof(*rc), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(rc != MAP_FAILED);
+	rc->a = (struct loop){ .what = "write", .fd = -1, .buf = data, .len = (size_t)o->size,
+			       .off = (off_t)o->offset, .stop = &rc->stop,
+			       .dsync = !strcmp(o->engine, "dsync") };
+	rc->b = (struct loop){ .what = "fsync", .fd = -1, .stop = &rc->stop };
 	r->size_expected = o->offset + o->size;
 
-	t0 = dg_now_us();
-	CHECK(pthread_create(&ta, NULL, write_loop, &a) == 0);
-	CHECK(pthread_create(&tb, NULL, fsync_loop, &b) == 0);
-	while (!atomic_load(&stop) && (double)(dg_now_us() - t0) < opt_seconds * 1e6)
-		sleep_s(0.01);
-	atomic_store(&stop, true);
-	ja = join_within(ta, o->hang_timeout);
-	jb = join_within(tb, ja ? 1 : o->hang_timeout);
-	r->write_us = dg_now_us() - t0;
-
+	fflush(NULL);
+	pid = CHECK_SYS(fork());
+	if (pid == 0)
+		race_child(rc, o->file, o->hang_timeout);
+	if (!wait_report(rc, opt_seconds + o->hang_timeout + 6)) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "the race process did not report within %gs: stuck in the kernel, see the kernel log",
+			 opt_seconds + o->hang_timeout + 6);
+		r->diag = r->diag_buf;
+		return race_left(r, pid, DG_FAIL, "hang", "the race process is stuck on it",
+				 extra, sizeof(extra), rc);
+	}
+	r->write_us = rc->us;
+	if (rc->setup_err) {
+		reap_within(pid, 5);
+		snprintf(r->diag_buf, sizeof(r->diag_buf), "race process setup: %s",
+			 strerror(rc->setup_err));
+		r->diag = r->diag_buf;
+		return set(r, DG_BROKEN, NULL, extra, sizeof(extra), &rc->a, &rc->b);
+	}
 	/* joined but never returned: the kernel killed the thread in a call
 	 * (an oops: BUG/assertion); that comes first, the other thread is
 	 * then often stuck behind the locks the dead one held */
-	if ((!ja && !atomic_load(&a.returned)) || (!jb && !atomic_load(&b.returned))) {
-		bool bdead = !jb && !atomic_load(&b.returned);
+	if ((!rc->ja && !atomic_load(&rc->a.returned)) || (!rc->jb && !atomic_load(&rc->b.returned))) {
+		bool bdead = !rc->jb && !atomic_load(&rc->b.returned);
 
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
 			 "the %s thread vanished inside a system call after %" PRIu64
 			 " calls: the kernel killed it (an oops/BUG: see the kernel log)%s",
-			 bdead ? "fsync" : "write", bdead ? b.calls : a.calls,
-			 ja || jb ? "; the other thread is stuck" : "");
+			 bdead ? "fsync" : "write", bdead ? rc->b.calls : rc->a.calls,
+			 rc->ja || rc->jb ? "; the other thread is stuck" : "");
 		r->diag = r->diag_buf;
-		dg_abandon_file("a thread died in the kernel holding its locks");
-		return set(r, DG_FAIL, "oops", extra, sizeof(extra), &a, &b);
+		return race_left(r, pid, DG_FAIL, "oops", "a thread died in the kernel holding its locks",
+				 extra, sizeof(extra), rc);
 	}
-	if (ja || jb) {
+	if (rc->ja || rc->jb || !reap_within(pid, o->hang_timeout)) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "the %s thread did not return within %gs after the end (%" PRIu64
+			 "the %s did not return within %gs after the end (%" PRIu64
 			 " writes, %" PRIu64 " fsyncs): stuck in the kernel, see the kernel log",
-			 ja && jb ? "write and fsync" : ja ? "write" : "fsync", o->hang_timeout,
-			 a.calls, b.calls);
+			 rc->ja && rc->jb ? "write and fsync threads" : rc->ja ? "write thread" :
+			 rc->jb ? "fsync thread" : "race process", o->hang_timeout,
+			 rc->a.calls, rc->b.calls);
 		r->diag = r->diag_buf;
-		dg_abandon_file("a thread is stuck in the kernel on it");
-		return set(r, DG_FAIL, "hang", extra, sizeof(extra), &a, &b);
+		return race_left(r, pid, DG_FAIL, "hang", "a thread is stuck in the kernel on it",
+				 extra, sizeof(extra), rc);
 	}
-	printf("# %s: %" PRIu64 " writes, %" PRIu64 " fsyncs in %.1f s\n", r->name, a.calls,
-	       b.calls, (double)r->write_us / 1e6);
-	if (a.err || b.err) {
-		int v = loop_error(r, a.err ? &a : &b, extra, sizeof(extra), &a, &b);
-
-		close(fd);
-		free(data);
-		return v;
-	}
-	if (!a.calls || !b.calls) {
+	printf("# %s: %" PRIu64 " writes, %" PRIu64 " fsyncs in %.1f s\n", r->name,
+	       rc->a.calls, rc->b.calls, (double)r->write_us / 1e6);
+	if (rc->a.err || rc->b.err)
+		v = loop_error(r, rc->a.err ? &rc->a : &rc->b, extra, sizeof(extra), &rc->a, &rc->b);
+	else if (!rc->a.calls || !rc->b.calls) {
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
 			 "precondition not met: %" PRIu64 " writes and %" PRIu64 " fsyncs ran: no race",
-			 a.calls, b.calls);
+			 rc->a.calls, rc->b.calls);
 		r->diag = r->diag_buf;
+		v = set(r, DG_SKIP, NULL, extra, sizeof(extra), &rc->a, &rc->b);
+	} else {
+		fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
+		v = check_file(o, fd, data, run_id, iteration, r, extra, sizeof(extra), &rc->a, &rc->b);
 		close(fd);
-		free(data);
-		return set(r, DG_SKIP, NULL, extra, sizeof(extra), &a, &b);
 	}
-	{
-		int v = check_file(o, fd, data, run_id, iteration, r, extra, sizeof(extra), &a, &b);
-
-		close(fd);
-		free(data);
-		return v;
-	}
+	free(data);
+	munmap(rc, sizeof(*rc));
+	return v;
 }
 
 /* --seconds S is ours: take it out of argv before the library sees it and
@@ -352,7 +447,7 @@ int main(int argc, char **argv)
 	static const struct dg_repro rp = {
 		.name = "dio-fsync-race",
 		.describe = DG_DESCRIBE,
-		.engines = NULL,
+		.engines = "dsync|plain",
 		.run = run,
 	};
 	int n1, n2;

@@ -425,7 +425,8 @@ link_repros() {
 	else
 		not_ok "read-fault record: $(tail -n 1 "$JSON")"
 	fi
-	fsync_race_pass "fsync-race 1 s" "$fr" --seconds 1 "$mnt"
+	fsync_race_pass "fsync-race 1 s (dsync)" "$fr" --seconds 1 "$mnt"
+	fsync_race_pass "fsync-race 1 s, --engine plain" "$fr" --seconds 1 --engine plain "$mnt"
 	fsync_race_pass "fsync-race --nocow 1 s (direct on every kernel)" "$fr" --seconds=1 --nocow "$mnt"
 	fsync_race_pass "fsync-race 2 pages at an offset, 2 iterations" \
 		"$fr" --seconds 0.5 --size $((2 * page)) --offset "$page" --iterations 2 "$mnt"
@@ -438,6 +439,7 @@ link_repros() {
 	expect_exit 2 "bad: fsync-race --seconds word" "--seconds" "$fr" --seconds x "$mnt"
 	expect_exit 2 "bad: fsync-race --seconds without value" "needs a value" "$fr" "$mnt" --seconds
 	expect_exit 2 "bad: fsync-race --buffer" "unknown option --buffer" "$fr" --buffer anon "$mnt"
+	expect_exit 2 "bad: fsync-race engine" "must be one of dsync|plain" "$fr" --engine psync "$mnt"
 	expect_exit 2 "bad: fsync-race size not aligned" "DIO alignment" "$fr" --size 1000 "$mnt"
 	expect_exit 0 "read-fault --describe" "" "$rf" --describe
 	expect_exit 0 "fsync-race --describe" "" "$fr" --describe
