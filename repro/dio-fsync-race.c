@@ -232,12 +232,12 @@ static void race_child(struct race *rc, const char *file, double hang_timeout)
 	uint64_t t0;
 	int fd = open(file, O_RDWR | O_DIRECT | O_CLOEXEC);
 
+	rc->a.fd = rc->b.fd = fd;
 	if (fd < 0 || pthread_create(&ta, NULL, write_loop, &rc->a)) {
 		rc->setup_err = fd < 0 ? errno : EAGAIN;
 		atomic_store(&rc->reported, 1);
 		_exit(0);
 	}
-	rc->a.fd = rc->b.fd = fd;
 	if (pthread_create(&tb, NULL, fsync_loop, &rc->b)) {
 		atomic_store(&rc->stop, true);
 		pthread_join(ta, NULL);
