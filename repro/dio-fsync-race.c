@@ -191,6 +191,7 @@ static int check_file(const struct dg_opts *o, int fd, const char *want,
 			   extra, n, a, b);
 	}
 	CHECK_SYS(fstat(fd, &st));
+	r->size_expected = o->offset + o->size; /* only once read back: a size is not a symptom before */
 	r->size_seen = (uint64_t)st.st_size;
 	bad = dg_verify(got, want, len, o->offset, run_id, iteration, &r->gaps);
 	if (bad)
@@ -312,7 +313,6 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 			       .off = (off_t)o->offset, .stop = &rc->stop,
 			       .dsync = !strcmp(o->engine, "dsync") };
 	rc->b = (struct loop){ .what = "fsync", .fd = -1, .stop = &rc->stop };
-	r->size_expected = o->offset + o->size;
 
 	fflush(NULL);
 	pid = CHECK_SYS(fork());

@@ -13,10 +13,10 @@ def dg_signature:
   dg_fail_runs as $f
   | if .verdict != "FAIL" then ""
     elif any($f[]; .symptom? == "hang") or ((.reason // "") | test("hang|hung")) then "hang"
+    elif any($f[]; .symptom? == "oops") then "splat"
     elif any($f[]; (.symptom? // "") | startswith("eio")) then "eio"
     elif any($f[]; .symptom? == "copies") then "copies"
     elif any($f[]; .symptom? == "size" or (.size_seen? != .size_expected?)) then "size"
     elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
     elif ($f | length) == 0 and (.splats | length > 0) then "splat"
-    elif any($f[]; .symptom? == "oops") then "splat"
     else "other" end;
