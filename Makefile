@@ -15,7 +15,7 @@ all: reproducers
 
 # ---- reproducers (repro/) ------------------------------------------------
 # One file = one reproducer = one word in this sorted list.
-REPROS := dio-append-write dio-fsync-race dio-partial-write dio-self-mmap-write dio-uring-read-fault dio-uring-write
+REPROS := dio-append-write dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
 
 REPRO_BINS := $(addprefix $(BUILD)/,$(REPROS))
 LIB_SRCS := $(sort $(wildcard repro/lib/*.c))
@@ -54,8 +54,13 @@ $(BUILD)/obj $(BUILD)/gen:
 	mkdir -p $@
 
 # ---- unit tests (repro/tests/) -------------------------------------------
-UNIT_SRCS := $(sort $(wildcard repro/tests/*.c))
+UNIT_SRCS := $(sort $(filter-out repro/tests/enosys.c,$(wildcard repro/tests/*.c)))
 UNIT_BIN := $(BUILD)/unit-tests
+# Test helper: run a command with some system calls failing ENOSYS (seccomp).
+ENOSYS_BIN := $(BUILD)/enosys
+
+$(ENOSYS_BIN): repro/tests/enosys.c
+	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $<
 
 $(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -Irepro/lib -static $(LDFLAGS) -o $@ \
@@ -68,8 +73,15 @@ check-unit: $(UNIT_BIN)
 # ---- reproducer checks and benchmark (need root, loop devices) -----------
 # Every reproducer x pattern x size on a loop-mounted btrfs, tmpfs control,
 # bad inputs and their exit codes.
-check-repro: reproducers
+check-repro: reproducers $(ENOSYS_BIN)
 	harness/tests/repro-local.sh $(BUILD)
+
+# The unstable-buffer reproducers (dio-unstable-write, dio-unstable-read):
+# single, DUP and RAID1 loop-mounted btrfs, the copies checker against a
+# damaged mirror.
+.PHONY: check-unstable
+check-unstable: reproducers
+	harness/tests/repro-unstable.sh $(BUILD)
 
 # Figures, not assertions: write/verify us and the ratio to bare I/O
 # (build/bare-io: one O_DIRECT pwrite + pread, the baseline).
@@ -86,17 +98,17 @@ deps:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(TOOL_BINS:=.d) $(UNIT_BIN).d
+-include $(LIB_OBJS:.o=.d) $(REPRO_BINS:=.d) $(TOOL_BINS:=.d) $(UNIT_BIN).d $(ENOSYS_BIN).d
 
 # ---- harness: the main job, test suites, benchmarks ------------------------
 # `make run`: the default sweep on a loop-mounted btrfs on the running kernel.
 SWEEP ?= configs/sweeps/default.conf
-.PHONY: run check help bench check-run-local check-errors check-mutants check-card check-kernels check-hang check-lint
+.PHONY: run check help bench check-run-local check-errors check-mutants check-card check-profiles check-kernels check-hang check-lint
 run: deps
 	harness/run-local --sweep $(SWEEP)
 
 # Every suite; each prints "N passed, N failed", run-tests sums them.
-CHECK_SUITES := lint unit repro runner run-local errors card hang build-kernel run-vm kernels hang-vm report bisect lava
+CHECK_SUITES := lint unit repro unstable runner verdicts mutants run-local errors card profiles hang build-kernel run-vm kernels hang-vm report minimize bisect lava
 check: deps
 	harness/run-tests $(CHECK_SUITES)
 
@@ -107,6 +119,11 @@ check-lint:
 check-runner: tools
 	harness/tests/dg-case.sh
 
+# How a case's verdict is made: stub reproducers through the real runner.
+.PHONY: check-verdicts
+check-verdicts: tools
+	harness/tests/verdicts.sh
+
 check-run-local: reproducers
 	harness/tests/run-local.sh
 
@@ -114,6 +131,10 @@ check-run-local: reproducers
 # make some suite fail; prints which suite caught which mutant.
 check-mutants:
 	harness/check-mutants
+
+# Filesystems per case: profiles single, dup, raid1, raid10 on their disks.
+check-profiles: reproducers
+	harness/tests/profiles.sh
 
 # The fix card from made-up results: every cell state, bad chain files.
 check-card:
@@ -128,6 +149,12 @@ check-hang: reproducers
 
 check-kernels: reproducers
 	harness/check-kernels
+
+.PHONY: check-minimize
+# harness/minimize and report --bug's standalone repro.c on the known-bad
+# kernels (run-vm, run-standalone).
+check-minimize: reproducers
+	harness/tests/minimize.sh
 
 .PHONY: check-build-kernel check-run-vm check-report check-bisect check-lava check-hang-vm
 # The deadlock kernel's hang, end to end through a VM.

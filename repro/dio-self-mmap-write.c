@@ -39,6 +39,12 @@
  * misplaced / garbage ranges, FIEMAP, file size). By construction this
  * cannot see the partial-DIO hole (b73a6fd1b1ef): a lost write leaves the
  * old, identical extent, so on that kernel this reproducer PASSes.
+ *
+ * A PASS needs the conditions: a 64K probe write beside the file must go
+ * direct (else SKIP "write went buffered": btrfs datasum files since
+ * 968f19c5b1b7), and the mapping must have the residency the pattern asks
+ * for (none: nothing mapped; all: everything; others: a resident page
+ * followed by a missing one, see precond.c), else SKIP.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -50,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -84,6 +92,9 @@ struct shared {
 	struct short_write shorts[SHORT_KEEP];
 	size_t resident;     /* mapped pages right before the write (PTEs) */
 	size_t cached_after_drop, cached_before_write; /* page cache, mincore */
+	bool mincore;        /* residency measured with mincore (no pagemap) */
+	const char *drop_how; /* how the page cache was dropped (a literal) */
+	struct dg_result dr; /* the direct-path measurement (direct.c) */
 	char msg[256];       /* why the child gave up (exit 2 or 4) */
 	unsigned char seen[]; /* per page of the mapping */
 };
@@ -299,6 +310,26 @@ static void child_ring(struct io_uring *ring)
 	io_uring_free_probe(p);
 }
 
+/* Drop the file's pages from the page cache (it is fsynced). posix_fadvise
+ * returns the error (errno is not set). Without fadvise (ENOSYS: no
+ * CONFIG_ADVISE_SYSCALLS) drop every clean page cache page instead. */
+static void drop_cache(struct shared *sh, int fd)
+{
+	int e = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), dc;
+
+	sh->drop_how = "posix_fadvise(POSIX_FADV_DONTNEED)";
+	if (!e)
+		return;
+	if (e != ENOSYS)
+		child_fail(DG_BROKEN, "posix_fadvise(POSIX_FADV_DONTNEED): %s", strerror(e));
+	dc = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (dc < 0 || write(dc, "1", 1) != 1)
+		child_fail(DG_BROKEN, "posix_fadvise: ENOSYS, and /proc/sys/vm/drop_caches: %s",
+			   strerror(errno));
+	close(dc);
+	sh->drop_how = "echo 1 > /proc/sys/vm/drop_caches (posix_fadvise: ENOSYS)";
+}
+
 static void child_main(const struct self_run *s)
 {
 	const struct dg_opts *o = s->o;
@@ -326,7 +357,7 @@ static void child_main(const struct self_run *s)
 		child_fill(s, fd, o->offset, o->size);
 	}
 	CCHECK(fsync(fd) == 0);
-	CCHECK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	drop_cache(sh, fd);
 	dfd = open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC);
 	CCHECK(dfd >= 0);
 
@@ -357,9 +388,11 @@ static void child_main(const struct self_run *s)
 			(void)*(volatile char *)(map + i * s->page);
 
 	sh->resident = dg_buf_measure(&hb);
+	sh->mincore = !strcmp(hb.source, "mincore");
 	sh->cached_before_write = cached_pages(s, map);
 	memcpy(sh->seen, hb.seen, s->npages);
 
+	dg_direct_begin(&sh->dr);
 	sh->t_write_start = dg_now_us();
 	__atomic_store_n(&sh->phase, PH_WRITING, __ATOMIC_RELEASE);
 	for (c = 0; c < o->size; c += chunk) {
@@ -373,6 +406,7 @@ static void child_main(const struct self_run *s)
 			break;
 	}
 	sh->t_write_end = dg_now_us();
+	dg_direct_end(&sh->dr, o->size, s->page, dg_dirty_per_page(dfd));
 	__atomic_store_n(&sh->phase, PH_WRITTEN, __ATOMIC_RELEASE);
 
 	if (uring)
@@ -577,6 +611,7 @@ static void stuck(const struct self_run *s, pid_t pid, struct dg_result *r,
 			 "hang: the O_DIRECT write did not return in %g s (%.30s); stuck in %.120s",
 			 s->o->hang_timeout, where, wchan[0] ? wchan : "?");
 		r->verdict = DG_FAIL;
+		r->symptom = "hang";
 	}
 	r->diag = r->diag_buf;
 	/* the stuck writer holds the file's inode lock: dg_main must not
@@ -668,13 +703,15 @@ static size_t verify_range(const struct self_run *s, int fd, uint64_t start,
 	return bad;
 }
 
-static int verify(const struct self_run *s, struct dg_result *r)
+static int verify(const struct self_run *s, struct dg_result *r,
+		  const struct dg_buf *b)
 {
 	const struct dg_opts *o = s->o;
 	int fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
 	uint64_t t0;
 	size_t bad, more = 0;
 	struct stat st;
+	uint64_t err_off = 0;
 	int err = 0;
 
 	/* no predicted ranges: punch = a hole over the first alignment unit
@@ -683,21 +720,25 @@ static int verify(const struct self_run *s, struct dg_result *r)
 	t0 = dg_now_us();
 
 	r->size_expected = o->offset + o->size;
-	if (o->offset < o->size) {
+	if (dg_test_read_eio()) {
+		err = EIO;
+		bad = (size_t)-1;
+	} else if (o->offset < o->size) {
 		bad = verify_range(s, fd, 0, o->offset + o->size, r, &err);
 	} else {
 		bad = verify_range(s, fd, 0, o->size, r, &err);
 		if (bad != (size_t)-1)
 			more = verify_range(s, fd, o->offset, o->size, r, &err);
+		else
+			err_off = 0;
+		if (more == (size_t)-1)
+			err_off = o->offset;
 	}
 	r->verify_us = dg_now_us() - t0;
 	if (bad == (size_t)-1 || more == (size_t)-1) {
-		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "reading the file back failed: %s (a checksum error shows in dmesg)",
-			 strerror(err));
-		r->diag = r->diag_buf;
 		close(fd);
-		return DG_BROKEN;
+		/* EIO: FAIL eio-read (a checksum failure, most likely) */
+		return dg_read_failed(-err, err_off, (size_t)o->size, r);
 	}
 	bad += more;
 	CHECK_SYS(fstat(fd, &st));
@@ -711,6 +752,7 @@ static int verify(const struct self_run *s, struct dg_result *r)
 			 bad, r->gaps.n, r->gaps.r[0].start, r->gaps.r[0].end,
 			 dg_class_name(r->gaps.r[0].cls));
 		r->diag = r->diag_buf;
+		r->symptom = "data";
 		return DG_FAIL;
 	}
 	if (r->size_seen != r->size_expected) {
@@ -718,9 +760,14 @@ static int verify(const struct self_run *s, struct dg_result *r)
 			 "file size %" PRIu64 ", expected %" PRIu64, r->size_seen,
 			 r->size_expected);
 		r->diag = r->diag_buf;
+		r->symptom = "size";
 		return DG_FAIL;
 	}
-	return DG_PASS;
+	/* a PASS proves nothing if the write went buffered (no page faults
+	 * with the range locked) or faulted on nothing */
+	r->verdict = DG_PASS;
+	dg_precondition(o, b, o->chunk, r);
+	return dg_judge(r);
 }
 
 static const char *relation(const struct dg_opts *o)
@@ -736,7 +783,8 @@ static void child_info(const struct self_run *s, struct dg_result *r,
 	int phase = __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE);
 
 	memcpy(b->seen, sh->seen, s->npages);
-	b->source = phase >= PH_WRITING ? "pagemap" : "none";
+	b->source = phase < PH_WRITING ? "none" : sh->mincore ? "mincore" : "pagemap";
+	b->shared = true; /* a MAP_SHARED mapping of the file */
 	r->resident_pages = sh->resident;
 	if (phase == PH_WRITTEN)
 		r->write_us = sh->t_write_end - sh->t_write_start;
@@ -757,9 +805,20 @@ static void extra_json(const struct self_run *s, struct dg_result *r,
 	dg_sb_printf(&js, "%s", ""); /* allocated and terminated */
 	dg_sb_printf(&js, "\"mapping\":[0,%" PRIu64 "],\"target\":[%" PRIu64 ",%" PRIu64
 	       "],\"ranges\":\"%s\",\"page_cache_after_drop\":%zu,"
-	       "\"page_cache_before_write\":%zu,\"write_calls\":%u,\"eagain\":%u,\"short_writes\":%u,\"short\":[",
+	       "\"page_cache_before_write\":%zu,\"write_calls\":%u,\"eagain\":%u,\"short_writes\":%u",
 	       s->o->size, s->o->offset, s->o->offset + s->o->size, relation(s->o),
 	       sh->cached_after_drop, sh->cached_before_write, sh->calls, sh->eagain, sh->nshort);
+	dg_sb_printf(&js, ",\"page_cache_drop\":");
+	dg_sb_str(&js, sh->drop_how);
+	/* the write itself: on a fixed kernel it faults, finds the range
+	 * mapped and finishes buffered (-ENOTBLK), so this says buffered
+	 * even where the write started direct; "direct" is the probe's */
+	if (sh->dr.dirtied_set)
+		dg_sb_printf(&js, ",\"write_dirtied_pages\":%" PRId64 ",\"write_writeback_pages\":%" PRId64,
+			     sh->dr.dirtied_pages, sh->dr.writeback_pages);
+	else
+		dg_sb_printf(&js, ",\"write_dirtied_pages\":null,\"write_writeback_pages\":null");
+	dg_sb_printf(&js, ",\"short\":[");
 	for (i = 0; i < sh->nshort && i < SHORT_KEEP; i++)
 		dg_sb_printf(&js, "%s[%" PRIu64 ",%" PRIu64 ",%" PRId64 "]", i ? "," : "",
 		       sh->shorts[i].off, sh->shorts[i].asked, sh->shorts[i].got);
@@ -770,9 +829,55 @@ static void extra_json(const struct self_run *s, struct dg_result *r,
 	for (i = 0; i < sh->nshort && i < 8; i++)
 		printf("# short write: offset %" PRIu64 " asked %" PRIu64 " wrote %" PRId64 "\n",
 		       sh->shorts[i].off, sh->shorts[i].asked, sh->shorts[i].got);
+	if (sh->drop_how && strncmp(sh->drop_how, "posix_fadvise", 13))
+		printf("# page cache dropped with %s\n", sh->drop_how);
 	if (sh->cached_after_drop)
-		printf("# note: %zu of %" PRIu64 " mapped pages were still in the page cache after POSIX_FADV_DONTNEED\n",
-		       sh->cached_after_drop, s->npages);
+		printf("# note: %zu of %" PRIu64 " mapped pages were still in the page cache after %s\n",
+		       sh->cached_after_drop, s->npages, sh->drop_how ? sh->drop_how : "the drop");
+}
+
+/*
+ * Does an O_DIRECT write to this file take the direct path at all? The
+ * write under test cannot say: on a fixed kernel it faults on the mapping,
+ * finds the target range mapped and finishes as a buffered write (iomap's
+ * -ENOTBLK fallback), which is the fix working. So a probe: 64K from an
+ * ordinary buffer to a new file beside the target with the target's NOCOW
+ * flag, measured like every reproducer's writes (direct.c). Buffered there
+ * (btrfs datasum files since 968f19c5b1b7) means the write under test never
+ * entered the direct path with the range locked: nothing to deadlock.
+ */
+#define PROBE_BYTES (64u * 1024)
+
+static void probe_direct(const struct dg_opts *o, struct dg_result *r)
+{
+	char path[sizeof(o->file) + 16];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *buf = dg_xaligned(page, PROBE_BYTES);
+	int fd, flags = 0, nflags = 0;
+
+	snprintf(path, sizeof(path), "%s.probe", o->file);
+	fd = CHECK_SYS(open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+	{
+		int src = CHECK_SYS(open(o->file, O_RDONLY | O_CLOEXEC));
+
+		if (ioctl(src, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_NOCOW_FL) &&
+		    ioctl(fd, FS_IOC_GETFLAGS, &nflags) == 0) {
+			nflags |= FS_NOCOW_FL;
+			(void)ioctl(fd, FS_IOC_SETFLAGS, &nflags);
+		}
+		close(src);
+	}
+	close(fd);
+	fd = CHECK_SYS(open(path, O_RDWR | O_DIRECT | O_CLOEXEC));
+	memset(buf, 0x5a, PROBE_BYTES);
+	dg_direct_begin(r);
+	if (pwrite(fd, buf, PROBE_BYTES, 0) == (ssize_t)PROBE_BYTES)
+		dg_direct_end(r, PROBE_BYTES, page, dg_dirty_per_page(fd));
+	else
+		r->direct = DG_NULL;
+	close(fd);
+	unlink(path);
+	free(buf);
 }
 
 static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
@@ -810,6 +915,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 				  sizeof(err)))
 			dg_usage_error("--fault: %s", err);
 	}
+	probe_direct(o, r);
 	s.errfd = CHECK_SYS(memfd_create("diogap-writer-stderr", MFD_CLOEXEC));
 
 	fflush(NULL);
@@ -842,7 +948,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	} else if (s.sh->werr) {
 		v = dg_write_failed(s.sh->werr, s.sh->werr_off, r);
 	} else {
-		v = verify(&s, r);
+		v = verify(&s, r, b);
 	}
 	munmap(s.sh, shlen);
 	close(s.errfd);

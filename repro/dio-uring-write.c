@@ -304,6 +304,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 
 	/* the truth right before the writes (after pinning, if any) */
 	r->resident_pages = dg_buf_measure(b);
+	dg_direct_begin(r); /* dg_iter_verify ends it */
 	t = dg_now_us();
 	write_all_chunks(&u, o->qd);
 	r->write_us = dg_now_us() - t;

@@ -5,20 +5,26 @@
 # jq: judge one results.jsonl line against the rules of one variant.
 # shellcheck disable=SC2016 # jq code, not shell
 readonly DG_EXPECT_JQ='
+include "signature";
 def pair: .[0:2];
-# The signature of a FAIL: "hole" when every bad range reads as zeros and
-# the size is right (the partial-DIO hole), "size" when the file size is
-# wrong (the O_APPEND bug).
-def signature: [.runs[]? | select(.verdict? == "FAIL")] as $f
-  | if any($f[]; .size_seen != .size_expected) then "size"
-    elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
-    else "other" end;
+# The signature of a FAIL (harness/lib/signature.jq): hole, size, eio,
+# copies, hang, splat or other.
+def signature: dg_signature;
+# mount=OPT: OPT is one of the case mount options ("defaults" for none);
+# profile=P: the case ran on that filesystem profile (sweep key profile).
+def matches($c): split("=") as [$k, $v]
+  | if $k == "mount" then any($c.mount | split(",")[]; . == $v)
+    elif $k == "profile" then ($c.profile // "-") == $v
+    else (($c.params[$k] // "") | tostring) == $v end;
 . as $c
 | [$rules[] | select(.variant == $variant)
     | select(.repro == "*" or .repro == $c.repro)
-    | select(.match == "*" or (.match | split(",")
-        | all(split("=") as [$k, $v] | (($c.params[$k] // "") | tostring) == $v)))][0] as $rule
-| ($rule.expect // "NONE" | split(":")) as [$e, $sig]
+    | select(.match == "*" or (.match | split(",") | all(matches($c))))][0] as $rule
+# EXPECT+splat: a splat is expected; the case is judged on the verdict its
+# exit code and records gave (a FAIL made by the splat alone is not one).
+| ($rule.expect // "NONE" | endswith("+splat")) as $splat_ok
+| (if $splat_ok and $c.splat_fail == true then $c + {verdict: $c.verdict_before_splat} else $c end) as $c
+| ($rule.expect // "NONE" | sub("\\+splat$"; "") | split(":")) as [$e, $sig]
 | (($c.predicted // []) | length > 0) as $pred
 | (if $e == "PREDICTED" then (if $pred then "FAIL" else "PASS" end)
    elif $e == "HANG" then "FAIL" else $e end) as $want
@@ -37,15 +43,33 @@ def signature: [.runs[]? | select(.verdict? == "FAIL")] as $f
    gaps_matched: ([$c.gaps[] | pair | select(. as $g | any($p[]; . == $g))] | length),
    gaps_start_matched: ([$c.gaps[] | select(.[0] as $s | any($p[]; .[0] == $s))] | length)}'
 
-# expect_rules FILE: the rules as a JSON array; a malformed line is an error
-# naming the file and line.
+# MATCH keys a case can have: the reproducer options the sweep's parameter
+# keys become (harness/lib/sweep.sh: fixed_buffers -> fixed-buffers), the
+# iterations, and the mount option set.
+readonly DG_MATCH_KEYS="size offset chunk fault buffer engine qd fixed-buffers async hang-timeout nocow iterations mount profile"
+
+# expect_rules FILE: the rules as a JSON array; a malformed line, an unknown
+# EXPECT or a MATCH key no case can have (a misspelling would make the rule
+# match nothing, in silence) is an error naming the file and line.
 expect_rules() {
 	local file=$1
-	awk -v f="$file" '
+	awk -v f="$file" -v keys="$DG_MATCH_KEYS" '
+		BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) known[k[i]] = 1 }
 		/^[[:space:]]*(#|$)/ { next }
 		NF != 4 { printf "%s:%d: want VARIANT REPRO MATCH EXPECT\n", f, NR > "/dev/stderr"; bad = 1; next }
-		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size)?)$/ {
+		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size|:eio|:copies|:hang|:splat)?)(\+splat)?$/ {
 			printf "%s:%d: unknown EXPECT %s\n", f, NR, $4 > "/dev/stderr"; bad = 1; next }
+		$3 != "*" {
+			m = split($3, kv, ",")
+			for (i = 1; i <= m; i++) {
+				if (kv[i] !~ /^[a-z-]+=[^=]+$/) {
+					printf "%s:%d: MATCH %s: want key=value\n", f, NR, kv[i] > "/dev/stderr"; bad = 1; next }
+				key = kv[i]; sub(/=.*/, "", key)
+				if (!(key in known)) {
+					printf "%s:%d: MATCH key %s: no case has it (keys: %s)\n", f, NR, key, keys > "/dev/stderr"
+					bad = 1; next }
+			}
+		}
 		{ printf "%s\t%s\t%s\t%s\t%d\n", $1, $2, $3, $4, NR }
 		END { exit bad }' "$file" |
 		jq -R 'split("\t") | {variant: .[0], repro: .[1], match: .[2], expect: .[3], line: (.[4] | tonumber)}' |
@@ -54,7 +78,17 @@ expect_rules() {
 
 # expect_judge RULES VARIANT RESULTS_JSONL: one judgement line per case.
 expect_judge() {
-	jq -c --argjson rules "$1" --arg variant "$2" "$DG_EXPECT_JQ" "$3"
+	jq -c -L "$DIOGAP_ROOT/harness/lib" --argjson rules "$1" --arg variant "$2" "$DG_EXPECT_JQ" "$3"
+}
+
+# expect_unmatched RULES VARIANT JUDGED: PASS rules of VARIANT that no case
+# matched (reported, not a mismatch: a stale or misspelt rule).
+expect_unmatched() {
+	jq -rs --argjson rules "$1" --arg variant "$2" '
+		. as $j
+		| $rules[] | select(.variant == $variant and (.expect | startswith("PASS")))
+		| select(.line as $l | [$j[] | select(.rule == $l)] | length == 0)
+		| "line \(.line): \(.repro) \(.match) \(.expect): no case matched it"' "$3"
 }
 
 # expect_unexercised RULES VARIANT JUDGED: rules that expect a FAIL that no
@@ -89,6 +123,7 @@ expect_compare() {
 			| "\(.[0].variant)\t\(.[0].repro)\t\(.[0].expect)\t\(map(select(.ok)) | length)/\(length)\t\(
 			  group_by(.seen) | map("\(.[0].seen):\(length)") | join(" "))"' \
 			"$out/$v/expect.jsonl" | awk -F'\t' '{ printf "%-20s %-22s %-15s %-6s %s\n", $1, $2, $3, $4, $5 }'
+		expect_unmatched "$rules" "$v" "$out/$v/expect.jsonl" | sed "s/^/# unexercised rule: $v: /"
 		miss=$(expect_unexercised "$rules" "$v" "$out/$v/expect.jsonl")
 		if [[ -n $miss ]]; then
 			printf '%s: %s\n' "$v" "$miss" | sed 's/^/# unexercised rule: /'

@@ -46,7 +46,11 @@ def want: {"PASS": "pass", "FAIL": "fail", "SKIP": "skip"}[.] // "unknown";
 | .lava = {suite: "diogap", case: ($l.case // null), result: ($l.result // null),
            gaps: [$gaps[] | select(.extra.test_case_id | startswith($r.case + ".gap."))
                   | {case: .extra.test_case_id, bytes: (.measurement | tonumber? // .)}]}
-| if $l == null then
+# A FAIL stays FAIL (the KTAP line of the guest comes from the exit code,
+# the verdict of the stream also from the records): the disagreement is noted.
+| if $r.verdict == "FAIL" and ($l == null or $l.result != "fail") then
+    .reason = "\($r.reason // "FAIL"); LAVA recorded \($l.result // "no result")"
+  elif $l == null then
     .verdict = "BROKEN" | .exit = 2
     | .reason = "LAVA recorded no result for this case (the stream says \($r.verdict)\(if $r.reason then ": " + $r.reason else "" end))"
   elif $l.result != ($r.verdict | want) then

@@ -155,6 +155,11 @@ rpt_bundle() {
 	else
 		warn "the run's sweep file was not found: not in the bundle"
 	fi
+	if [[ -s $tmp/repro.c ]]; then
+		cp "$tmp/repro.c" "$stage/repro.c"
+		cp -r "$tmp/fstests" "$stage/fstests-draft"
+	fi
+	[[ -s $dir/minimize.json ]] && cp "$dir/minimize.json" "$dir/minimize.md" "$stage/" 2>/dev/null
 	for f in console.log dmesg.txt; do
 		[[ -f $dir/$f ]] && cp "$dir/$f" "$stage/$f"
 		[[ -f $dir/$label/$f ]] && cp "$dir/$label/$f" "$stage/$label-$f"
@@ -163,14 +168,85 @@ rpt_bundle() {
 	mv "$tmp/bundle.tar.gz" "$dir/bug-report.tar.gz"
 }
 
-# rpt_bug DIR CASE KERNEL: write DIR/bug-report.txt and DIR/bug-report.tar.gz.
+# rpt_minimized DIR LINE: DIR/minimize.json when it minimized this case.
+rpt_minimized() {
+	local m=$1/minimize.json
+	[[ -s $m ]] || return 1
+	jq -e --argjson c "$2" '.original.case == $c.case and .kernel.label == $c.kernel_label' \
+		"$m" >/dev/null 2>&1 || return 1
+	echo "$m"
+}
+
+# rpt_kernel_built DIR LABEL: "SOURCE + PATCH..." when the case's kernel is
+# a harness/build-kernel image (its meta.json beside the bzImage), else "".
+rpt_kernel_built() {
+	local img bm
+	img=$(jq -r '.kernel.image // empty' "$1/$2/meta.json" 2>/dev/null) || true
+	bm=$(dirname -- "${img:-/nonexistent/x}")/meta.json
+	[[ -n $img && -s $bm ]] || return 0
+	jq -r '"\(.source.description // .source.path // "?")"
+		+ ([.patches[]? | (.path? // .) | tostring | split("/") | last] | map(" + " + .) | join(""))' \
+		"$bm" 2>/dev/null || true
+}
+
+# rpt_standalone_case DIR LINE [MINIMIZE_JSON]: the case repro.c
+# reproduces, in the form harness/lib/standalone.sh takes: the minimized one
+# when there is one, else the case itself.
+rpt_standalone_case() {
+	local dir=$1 line=$2 m=${3:-} built
+	built=$(rpt_kernel_built "$dir" "$(jq -r .kernel_label <<<"$line")")
+	if [[ -n $m ]]; then
+		jq -c --argjson c "$line" --arg b "$built" '.result + {case: "\($c.case) (minimized)",
+			kernel: $c.kernel, kernel_label: $c.kernel_label, kernel_built: $b,
+			signature: .signature}' "$m"
+	else
+		jq -c -L "$DIOGAP_ROOT/harness/lib" --arg b "$built" \
+			'include "signature"; . + {signature: dg_signature, kernel_built: $b}' <<<"$line"
+	fi
+}
+
+# rpt_min_text MINIMIZE_JSON: the minimized case, for the top of the report.
+rpt_min_text() {
+	jq -r '"Minimized case (harness/minimize; the original case follows below)",
+	  "  command:  \(.result.rerun)",
+	  "  mount -o \(.result.mount); FAIL signature \(.signature); FAILed \(.result.fail) of \(.result.runs) runs"
+	    + " (rate >= \(.result.rate_lower * 100 | floor)% at \(.confidence * 100)% confidence)",
+	  "  smaller than the original in: \(.smaller_in | join(", "))",
+	  "  repro.c (in the bundle and next to this report) is this case as one C file:",
+	  "  cc -O2 -static -o repro repro.c && ./repro /mnt/scratch   (exit 1 = FAIL)",
+	  "", "Original case", ""' "$1"
+}
+
+# rpt_standalone DIR TMP LINE [MINIMIZE_JSON]: DIR/repro.c and the fstests
+# draft (TMP/fstests), unless the case has no standalone template.
+rpt_standalone() {
+	local dir=$1 tmp=$2 c
+	c=$(rpt_standalone_case "$dir" "$3" "${4:-}")
+	if (sa_emit "$c" "$tmp/repro.c" repro.c) && (sa_fstests "$c" "$tmp/repro.c" "$tmp/fstests"); then
+		cp "$tmp/repro.c" "$dir/repro.c"
+	else
+		warn "no standalone repro.c for this case (see above)"
+		rm -f "$tmp/repro.c" "$dir/repro.c"
+		rm -rf "$tmp/fstests"
+	fi
+}
+
+# rpt_bug DIR CASE KERNEL: write DIR/bug-report.txt and DIR/bug-report.tar.gz
+# (and DIR/repro.c).
 rpt_bug() {
-	local dir=$1 tmp line
+	local dir=$1 tmp line min=''
 	tmp=$(mktemp -d)
 	on_exit rm -rf "$tmp"
 	rpt_inputs "$dir" "$tmp"
 	line=$(rpt_pick "$tmp/results.jsonl" "$2" "$3")
-	rpt_bug_text "$line" "$tmp/meta.json" "$dir" >"$tmp/bug-report.txt"
+	min=$(rpt_minimized "$dir" "$line") || min=''
+	rpt_bug_text "$line" "$tmp/meta.json" "$dir" >"$tmp/bug-report.body"
+	{
+		head -n 2 "$tmp/bug-report.body"
+		[[ -z $min ]] || rpt_min_text "$min"
+		tail -n +3 "$tmp/bug-report.body"
+	} >"$tmp/bug-report.txt"
 	mv "$tmp/bug-report.txt" "$dir/bug-report.txt"
+	rpt_standalone "$dir" "$tmp" "$line" "$min"
 	rpt_bundle "$dir" "$tmp" "$line"
 }

@@ -7,8 +7,13 @@
 #   OUT/dmesg.txt      kernel log lines, each with its case
 #   OUT/summary.md     counts per kernel and verdict, every FAIL in detail
 
-# Kernel log lines that are a splat, whatever the data verdict says.
-readonly DG_SPLAT_RE='WARNING:|BUG:|Oops|KASAN|UBSAN|general protection|Kernel panic|INFO: task .* blocked for more than|Call Trace'
+# Kernel log lines that are a splat: the case is FAIL whatever its records
+# say, unless the sweep expects it (expect_splat). ERE, also for jq's test().
+readonly DG_SPLAT_RE='WARNING:|BUG:|Oops|KASAN|UBSAN|general protection|Kernel panic|INFO: task .* blocked for more than|possible .*deadlock|bad unlock balance|inconsistent lock state|csum failed'
+
+# The scratch device's kernel name (loop2), when the caller knows it: kernel
+# lines naming another device are not the case's (results.jq: foreign).
+DG_RESULTS_DEV=${DG_RESULTS_DEV:-}
 
 # The jq program that turns stream records into results.jsonl lines.
 readonly DG_RESULTS_JQ=$DIOGAP_ROOT/harness/lib/results.jq
@@ -32,6 +37,7 @@ results_init() {
 results_lines() {
 	jq -nrR --arg cases "$(<"$1/cases.tsv")" --arg release "$4" --arg klabel "$3" \
 		--arg splat_re "$DG_SPLAT_RE" --arg only "${5:-}" --arg final "${6:-}" \
+		--arg dev "${DG_RESULTS_DEV:-}" \
 		-f "$DG_RESULTS_JQ" <"$2"
 }
 
@@ -94,7 +100,7 @@ results_update() {
 	local -A p_verdict=() p_why=() p_json=()
 	ndone=$(<"$out/.done")
 	release=$(awk '$1 == "B" { sub(/^B - /, ""); print; exit }' "$stream" 2>/dev/null)
-	[[ -n $final ]] && z=$(awk '$1 == "Z" { sub(/^Z - /, ""); print; exit }' "$stream" 2>/dev/null)
+	[[ -n $final ]] && z=$(awk '$1 == "Z" && $2 == "-" { sub(/^Z - /, ""); print; exit }' "$stream" 2>/dev/null)
 	results_take "$out" "$stream" "$label" "${release:-unknown}"
 	while IFS=$'\x1f' read -r id v why j; do
 		p_verdict[$id]=$v p_why[$id]=$why p_json[$id]=$j
@@ -139,10 +145,14 @@ results_case() {
 }
 
 # results_finish OUT STREAM LABEL REASON: record what never ended, close the
-# KTAP document, write summary.md.
+# KTAP document, write summary.md. The runner's errors (Z records: a case
+# it could not record, a flush that failed) go to OUT/runner-errors.txt,
+# which makes the run BROKEN (results_exit) even when every case has a line.
 results_finish() {
 	local out=$1
 	results_update "$out" "$2" "$3" "$4"
+	awk '$1 == "Z" { sub(/^Z /, ""); print }' "$2" >"$out/runner-errors.txt" 2>/dev/null || true
+	[[ -s $out/runner-errors.txt ]] || rm -f "$out/runner-errors.txt"
 	jq -rs '"# Totals: pass:\(map(select(.verdict == "PASS")) | length)"
 		+ " fail:\(map(select(.verdict == "FAIL")) | length) xfail:0 xpass:0"
 		+ " skip:\(map(select(.verdict == "SKIP")) | length)"
@@ -174,11 +184,17 @@ results_summary() {
 	(map(select(.splats | length > 0)) | if length > 0 then "## Kernel splats\n" else empty end),
 	(.[] | select(.splats | length > 0) | "- \(.case): \(.splats[0])")
 	' "$dir/results.jsonl" >"$dir/summary.md"
-	results_caps_line "$dir" >>"$dir/summary.md"
-	if [[ -s $dir/fix-card.md ]]; then
-		echo
-		cat "$dir/fix-card.md"
-	fi >>"$dir/summary.md"
+	{
+		if [[ -s $dir/runner-errors.txt ]]; then
+			printf '\n## Runner errors (the run is BROKEN)\n\n'
+			sed 's/^/- /' "$dir/runner-errors.txt"
+		fi
+		results_caps_line "$dir"
+		if [[ -s $dir/fix-card.md ]]; then
+			echo
+			cat "$dir/fix-card.md"
+		fi
+	} >>"$dir/summary.md"
 }
 
 # results_caps_line DIR: what the kernel lacks of what the reproducers use,
@@ -193,11 +209,14 @@ results_caps_line() {
 		"$1/meta.json" 2>/dev/null || true
 }
 
-# results_exit DIR: the run's exit code from DIR/results.jsonl: 1 any FAIL,
-# 2 any BROKEN (and no FAIL), 4 all SKIP, 0 otherwise.
+# results_exit DIR: the run's exit code from the verdicts of
+# DIR/results.jsonl (not the reproducers' exit codes: a FAIL record under
+# exit 0 is a FAIL): 1 any FAIL, 2 any BROKEN (and no FAIL) or a runner
+# error (DIR/runner-errors.txt, and no FAIL), 4 all SKIP, 0 otherwise.
 results_exit() {
 	local -a codes
-	mapfile -t codes < <(jq -r '.exit | if . == 0 or . == 1 or . == 4 then . else 2 end' "$1/results.jsonl")
+	mapfile -t codes < <(jq -r '{"PASS": 0, "FAIL": 1, "SKIP": 4}[.verdict] // 2' "$1/results.jsonl")
+	[[ -s $1/runner-errors.txt ]] && codes+=(2)
 	worst_exit "${codes[@]}"
 }
 

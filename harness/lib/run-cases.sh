@@ -10,6 +10,7 @@
 # timeout and appends to STREAM:
 #   S id ms | J id json | O id text | K id kernel-line | E id exit ms [why]
 #   C - json: the kernel's capabilities (dg-case preflight), once
+#   Z id text (the runner could not record case id)
 # then dg_flush is called (if the caller defined it) so results leave at
 # once. B and D records open and close the stream; Z is a runner-level error.
 
@@ -26,24 +27,58 @@ dg_emit() {
 
 # dg_flush_now [pushed]: hand the new records on, when the caller defined a
 # dg_flush (the guests do); "pushed" says dg-case already copied them to
-# the results disk.
+# the results disk. A flush that fails must not end the runner (in the guest
+# nothing would run after it) but is not silent either: a Z record for the
+# case (results.sh: the case is BROKEN unless FAIL, the run too) and a line
+# on stderr (the console). The next flush carries the Z record.
 dg_flush_now() {
 	if command -v dg_flush >/dev/null 2>&1; then
-		dg_flush "$@" || true
+		_frc=0
+		dg_flush "$@" || _frc=$?
+		if [ "$_frc" != 0 ]; then
+			dg_emit "Z ${DG_CASE:--} recording failed: dg_flush exit $_frc"
+			echo "run-cases: recording failed: dg_flush exit $_frc (case ${DG_CASE:--})" >&2
+		fi
 	fi
 }
 
-# dg_mount DEV MNT OPTS: make MNT the btrfs on DEV with exactly OPTS.
-# Returns 2 when the old mount cannot be unmounted (busy: a process of an
-# earlier case may be stuck in the kernel), 1 when the mount fails.
+# dg_fs_devs FS: the devices of filesystem FS ("NAME@I,J,..."; I counts
+# from 1 in DG_DEVS, the run's scratch disks), space separated. An empty FS
+# (a case list without the column) is the first disk.
+dg_fs_devs() {
+	_idx=${1#*@}
+	[ -n "$1" ] || _idx=1
+	_out=
+	for _i in $(echo "$_idx" | tr ',' ' '); do
+		_n=0 _got=
+		for _d in $DG_DEVS; do
+			_n=$((_n + 1))
+			[ "$_n" = "$_i" ] && _got=$_d
+		done
+		[ -n "$_got" ] || return 1
+		_out="$_out${_out:+ }$_got"
+	done
+	echo "$_out"
+}
+
+# dg_mount DEVS MNT OPTS: make MNT the btrfs on DEVS (one, or all the
+# devices of a multi-device filesystem: device= names them, no scan
+# needed) with exactly OPTS. Returns 2 when the old mount cannot be
+# unmounted (busy: a process of an earlier case may be stuck in the
+# kernel), 1 when the mount fails.
 dg_mount() {
 	if grep -q " $2 " /proc/mounts; then
 		umount "$2" || return 2
 	fi
-	if [ "$3" = defaults ]; then
-		mount -t btrfs "$1" "$2"
+	_o=
+	for _d in $1; do
+		case "$1" in *" "*) _o="$_o${_o:+,}device=$_d" ;; esac
+	done
+	[ "$3" = defaults ] || _o="$_o${_o:+,}$3"
+	if [ -z "$_o" ]; then
+		mount -t btrfs "${1%% *}" "$2"
 	else
-		mount -t btrfs -o "$3" "$1" "$2"
+		mount -t btrfs -o "$_o" "${1%% *}" "$2"
 	fi
 }
 
@@ -53,6 +88,7 @@ dg_mount() {
 # dg-case also copies the records to that results disk.
 dg_run_one() {
 	_rc=0
+	DG_CASE=$2
 	# shellcheck disable=SC2086 # ARGS is a list of options: split on purpose
 	"$DG_BIN/dg-case" run --stream "$DG_STREAM" --id "$2" --seq "$1" --timeout "$4" \
 		--json "$DG_TMP/json" --out "$DG_TMP/out" --token "$DG_TOKEN" \
@@ -74,18 +110,21 @@ dg_run_one() {
 
 # dg_not_run ID WHY TEXT: a case that could not run (BROKEN).
 dg_not_run() {
+	DG_CASE=$1
 	dg_emit "S $1 $(dg_ms)"
 	dg_emit "O $1 $3"
 	dg_emit "E $1 2 0 $2"
 	dg_flush_now
 }
 
-# run_cases CASES BIN_DIR DEV MNT STREAM [DONE_IDS]: DONE_IDS lists case ids
-# to skip (--resume).
+# run_cases CASES BIN_DIR DEVS MNT STREAM [DONE_IDS]: DEVS are the scratch
+# disks, space separated (a case's FS column picks its filesystem's); DONE_IDS
+# lists case ids to skip (--resume).
 run_cases() {
-	DG_BIN=$2 DG_DEV=$3 DG_MNT=$4 DG_STREAM=$5
+	DG_BIN=$2 DG_DEVS=$3 DG_MNT=$4 DG_STREAM=$5
 	DG_TMP=${TMPDIR:-/tmp}/diogap-case.$$
 	DG_STUCK=0
+	DG_CASE=
 	DG_TOKEN=$$.$(dg_ms)
 	_cur=
 	_n=0
@@ -101,33 +140,39 @@ run_cases() {
 	dg_emit "C - $("$DG_BIN/dg-case" preflight 2>/dev/null || echo '{"error": "preflight failed"}')"
 	dg_flush_now
 	_tab=$(printf '\t')
-	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args; do
+	# Column 8 (expect_splat) is for results.jq on the host only.
+	while IFS="$_tab" read -r _id _repro _mount _timeout _ _args _fs _; do
 		_n=$((_n + 1))
 		if [ -s "${6:-}" ] && grep -qxF "$_id" "$6"; then
 			continue
 		fi
-		if [ "$_mount" != "$_cur" ]; then
+		if [ "$_fs $_mount" != "$_cur" ]; then
 			if [ "$DG_STUCK" = 1 ]; then
 				# A process stuck in the kernel pins the mount: umount would hang.
 				dg_not_run "$_id" stuck "not run: an earlier case is stuck in the kernel"
 				continue
 			fi
 			_mrc=0
-			dg_mount "$DG_DEV" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1 || _mrc=$?
+			if ! _devs=$(dg_fs_devs "$_fs"); then
+				dg_not_run "$_id" no-disk "not run: filesystem $_fs needs more scratch disks than the run has ($DG_DEVS)"
+				continue
+			fi
+			dg_mount "$_devs" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1 || _mrc=$?
 			if [ "$_mrc" = 2 ]; then
 				DG_STUCK=1
 				dg_not_run "$_id" stuck "not run: the previous mount is busy (a process of an earlier case is stuck?): $(tr '\n' ' ' <"$DG_TMP/mount")"
 				continue
 			elif [ "$_mrc" != 0 ]; then
-				dg_not_run "$_id" mount-failed "mount -t btrfs -o $_mount failed: $(tr '\n' ' ' <"$DG_TMP/mount")"
+				dg_not_run "$_id" mount-failed "mount -t btrfs -o $_mount $_devs failed: $(tr '\n' ' ' <"$DG_TMP/mount")"
 				_cur=
 				continue
 			fi
-			_cur=$_mount
+			_cur="$_fs $_mount"
 			mkdir -p "$DG_MNT/work"
 		fi
 		dg_run_one "$_n" "$_id" "$_repro" "$_timeout" "$_args"
 	done <"$1"
+	DG_CASE=
 	dg_emit "D - done"
 	dg_flush_now
 	rm -rf "$DG_TMP"

@@ -31,6 +31,14 @@ runinfo_kconfig_hash() {
 	fi
 }
 
+# runinfo_filesystems: the sweep's filesystems as JSON: [{profile, disks,
+# mkfs}] (sweep_filesystems).
+runinfo_filesystems() {
+	sweep_filesystems | jq -R 'split("\t") | (.[0] | split("@")) as [$p, $d]
+		| {profile: (if $p == "-" then null else $p end),
+		   disks: ($d | split(",") | map(tonumber)), mkfs: (.[1] // "")}' | jq -sc .
+}
+
 # runinfo_meta_local OUT SWEEP: meta.json for a run on the running kernel.
 runinfo_meta_local() {
 	jq -n --arg release "$(uname -r)" --arg version "$(uname -v)" \
@@ -39,9 +47,10 @@ runinfo_meta_local() {
 		--arg mkfs "$(sweep_get mkfs)" --arg mount "$(sweep_get mount "" defaults)" \
 		--arg commit "$(project_commit)" --arg date "$(date -u +%FT%TZ)" \
 		--arg btrfs_progs "$(mkfs.btrfs --version 2>/dev/null | head -n 1)" \
+		--argjson fs "$(runinfo_filesystems)" \
 		'{mode: "local", kernel: {release: $release, version: $version,
 		  machine: $machine, config_hash: $kconfig}, sweep: $sweep,
-		  sweep_hash: $sweep_hash, mkfs: $mkfs, mount: $mount,
+		  sweep_hash: $sweep_hash, mkfs: $mkfs, mount: $mount, filesystems: $fs,
 		  btrfs_progs: $btrfs_progs, project_commit: $commit, date: $date}' \
 		>"$1/meta.json"
 }

@@ -16,7 +16,7 @@ scratch_image_fs() {
 	ext4) mkfs.ext4 -q -F "$img" >/dev/null 2>&1 || die "mkfs.ext4 $img failed" ;;
 	*) die "scratch_image_fs: unsupported fstype $fstype" ;;
 	esac
-	dev=$(losetup --find --show "$img") || die "losetup failed for $img"
+	dev=$(losetup --find --show --direct-io=on "$img") || die "losetup failed for $img"
 	mkdir -p "$mnt"
 	mount -t "$fstype" -o "$opts" "$dev" "$mnt" || die "mount $dev ($fstype, -o $opts) failed"
 	echo "$mnt"

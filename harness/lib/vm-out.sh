@@ -48,9 +48,9 @@ vmo_meta_run() {
 		--arg accel "$VM_ACCEL" --arg accel_why "$VM_ACCEL_WHY" \
 		--arg qemu "$("$VM_QEMU" --version | head -n 1)" \
 		--arg btrfs_progs "$(mkfs.btrfs --version 2>/dev/null | head -n 1)" \
-		--arg host "$(uname -r)" \
+		--arg host "$(uname -r)" --argjson fs "$(runinfo_filesystems)" \
 		'{mode: "vm", sweep: $sweep, sweep_hash: $sweep_hash, mkfs: $mkfs,
-		  mount: $mount, image_size: $image_size, accel: $accel,
+		  mount: $mount, filesystems: $fs, image_size: $image_size, accel: $accel,
 		  accel_why: $accel_why, qemu: $qemu, btrfs_progs: $btrfs_progs,
 		  host_kernel: $host, project_commit: $commit, date: $date,
 		  kernels: $kernels}' --argjson kernels "$(vmo_json_list "$@")" >"$out/meta.json"

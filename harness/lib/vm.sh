@@ -89,16 +89,15 @@ vm_probe_kvm() {
 	return 1
 }
 
-# vm_disks DIR SIZE MKFS_OPTS: DIR/btrfs.img (mkfs.btrfs on the host) and
-# DIR/results.img (the results channel, header only).
+# vm_disks DIR SIZE: the sweep's scratch disks DIR/disk-N.img (mkfs.btrfs on
+# the host, sweep_make_images), VM_DISKS, and DIR/results.img (the results
+# channel, header only).
 vm_disks() {
-	local dir=$1 size=$2 mkfs=$3
-	rm -f "$dir/btrfs.img" "$dir/results.img"
-	truncate -s "$size" "$dir/btrfs.img" ||
-		die "cannot create the scratch image $dir/btrfs.img (is its filesystem full?)"
-	# shellcheck disable=SC2086 # mkfs options are a list: split on purpose
-	mkfs.btrfs -q -f $mkfs "$dir/btrfs.img" >"$dir/mkfs.log" 2>&1 ||
-		die "mkfs.btrfs $mkfs failed: $(tail -n 3 "$dir/mkfs.log")"
+	local dir=$1 size=$2 imgs
+	rm -f "$dir"/disk-*.img "$dir/results.img"
+	# sweep_make_images says what failed (die) in its subshell
+	imgs=$(sweep_make_images "$dir" "$size") || exit "$DG_BROKEN"
+	mapfile -t VM_DISKS <<<"$imgs"
 	printf '%s\nlen 0\n' "$VM_MAGIC" >"$dir/results.img"
 	truncate -s 64M "$dir/results.img" || die "cannot create $dir/results.img"
 }
@@ -129,8 +128,14 @@ vm_cmd() {
 	VM_CMD+=(-m "$mem" -smp "$smp" -serial "file:$console"
 		-kernel "$kernel" -initrd "$initrd"
 		-append "console=ttyS0 panic=-1 quiet printk.devkmsg=on cryptomgr.notests${append:+ $append}"
-		-drive "file=$dir/btrfs.img,if=virtio,format=raw,cache=unsafe"
-		-drive "file=$dir/results.img,if=virtio,format=raw,cache=unsafe")
+)
+	# the scratch disks in disk order (the guest numbers the disks that are
+	# not the results disk as it finds them: vda, vdb, ...), then results
+	local img
+	for img in "${VM_DISKS[@]}"; do
+		VM_CMD+=(-drive "file=$img,if=virtio,format=raw,cache=unsafe")
+	done
+	VM_CMD+=(-drive "file=$dir/results.img,if=virtio,format=raw,cache=unsafe")
 }
 
 # vm_start DIR: start VM_CMD in the background; VM_PID. QEMU dies with us

@@ -184,9 +184,10 @@ test_interrupt() {
 	local pid rc=0 i
 	bs_series bisect-test-bug bug
 	# Job control: the bisect gets its own process group, as a command
-	# started from a terminal has, and does not ignore SIGINT.
+	# started from a terminal has, and does not ignore SIGINT (env restores
+	# the default disposition in case we started with it ignored: nohup ... &).
 	set -m
-	"$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[0]}" --bad "${BS_SHAS[8]}" --out "$T/int" \
+	env --default-signal=INT "$BISECT" --tree "$BS_TREE" --good "${BS_SHAS[0]}" --bad "${BS_SHAS[8]}" --out "$T/int" \
 		--no-endpoint-check --rate 0.5 "${CASE[@]}" >"$T/int.out" 2>&1 &
 	pid=$!
 	set +m

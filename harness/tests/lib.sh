@@ -1,19 +1,28 @@
 # shellcheck shell=bash
 # Tiny test helpers for harness/tests/*.sh: each check prints one KTAP-ish
-# line; t_done prints the closing "N passed, N failed" and sets the exit.
+# line; t_done prints the closing "N passed, N failed, N skipped" and sets
+# the exit. A SKIP is counted apart: it is not a pass.
 # Sourced after harness/lib/common.sh.
 
-t_pass=0 t_fail=0
+t_pass=0 t_fail=0 t_skip=0
+
+t_n() { echo $((t_pass + t_fail + t_skip)); }
 
 ok() {
 	t_pass=$((t_pass + 1))
-	printf 'ok %d %s\n' "$((t_pass + t_fail))" "$1"
+	printf 'ok %d %s\n' "$(t_n)" "$1"
 }
 
 not_ok() {
 	t_fail=$((t_fail + 1))
-	printf 'not ok %d %s\n' "$((t_pass + t_fail))" "$1"
+	printf 'not ok %d %s\n' "$(t_n)" "$1"
 	[[ -z ${2:-} ]] || printf '# %s\n' "$2"
+}
+
+# skip NAME REASON: a check that could not run here (KTAP "# SKIP").
+skip() {
+	t_skip=$((t_skip + 1))
+	printf 'ok %d %s # SKIP %s\n' "$(t_n)" "$1" "$2"
 }
 
 # check NAME CMD...: ok when CMD succeeds.
@@ -57,6 +66,6 @@ vm_test_setup() {
 # t_done: the closing line, and the suite's exit: 1 when a check failed
 # (an explicit exit: a bare false would be an internal error, common.sh).
 t_done() {
-	echo "$t_pass passed, $t_fail failed"
+	echo "$t_pass passed, $t_fail failed, $t_skip skipped"
 	((t_fail == 0)) || exit 1
 }

@@ -154,8 +154,10 @@ wait_vm() {
 
 test_signals() {
 	local pid rc=0
-	set -m # job control: a background job that does not ignore SIGINT
-	"$RUN" --kernel "$PKG" --sweep "$SWEEP3" --out "$T/int" >"$T/int.log" 2>&1 &
+	# Job control: a background job that does not ignore SIGINT; env restores
+	# the default disposition in case we started with it ignored (nohup ... &).
+	set -m
+	env --default-signal=INT "$RUN" --kernel "$PKG" --sweep "$SWEEP3" --out "$T/int" >"$T/int.log" 2>&1 &
 	pid=$!
 	set +m
 	check "SIGINT: a VM starts" wait_vm

@@ -78,6 +78,56 @@ static void touch_page(char *p)
 	__atomic_fetch_add((unsigned char *)p, 0, __ATOMIC_RELAXED);
 }
 
+/* madvise(advice) on the mapping: ENOSYS (no CONFIG_ADVISE_SYSCALLS) is
+ * noted in b->note and tolerated, EINVAL (advice unknown here) too. */
+static void advise(struct dg_buf *b, size_t len, int advice, const char *what)
+{
+	if (!madvise(b->map, len, advice) || errno == EINVAL)
+		return;
+	if (errno == ENOSYS) {
+		if (b->note) /* the first says it: no madvise at all */
+			return;
+		b->note = advice == MADV_NOHUGEPAGE ?
+			"no madvise (ENOSYS, CONFIG_ADVISE_SYSCALLS=n): no THP control; residency is measured" :
+			"no madvise (ENOSYS): a fresh mapping has no PTEs to zap anyway";
+		return;
+	}
+	dg_die_at(__FILE__, __LINE__, what, errno);
+}
+
+static void prepare_anon(struct dg_buf *b, const char *data, size_t len,
+			 const unsigned char *want)
+{
+	size_t i, maplen = b->npages * b->page;
+
+	b->map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(b->map != MAP_FAILED);
+	/* no THP: a huge page would make 512 pages resident at once */
+	advise(b, maplen, MADV_NOHUGEPAGE, "madvise(MADV_NOHUGEPAGE)");
+	for (i = 0; i < b->npages; i++) {
+		size_t off = i * b->page;
+		size_t n = len - off < b->page ? len - off : b->page;
+
+		if (want[i])
+			memcpy(b->map + off, data + off, n);
+		else
+			memset(b->expect + off, 0, n);
+	}
+}
+
+/* Wanted pages resident and nothing else? (A large folio maps whole.) */
+static bool extra_resident(struct dg_buf *b)
+{
+	size_t i;
+
+	dg_buf_measure(b);
+	for (i = 0; i < b->npages; i++)
+		if (b->seen[i] && !b->want[i])
+			return true;
+	return false;
+}
+
 void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
 		    char *data, size_t len, const unsigned char *want)
 {
@@ -96,40 +146,49 @@ void dg_buf_prepare(struct dg_buf *b, const struct dg_opts *o,
 	b->source = "none";
 
 	if (o->buf == DG_BUF_ANON) {
-		b->map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		CHECK(b->map != MAP_FAILED);
-		/* no THP: a huge page would make 512 pages resident at once */
-		if (madvise(b->map, maplen, MADV_NOHUGEPAGE) && errno != EINVAL)
-			CHECK(0);
-		for (i = 0; i < b->npages; i++) {
-			size_t off = i * b->page;
-			size_t n = len - off < b->page ? len - off : b->page;
-
-			if (want[i])
-				memcpy(b->map + off, data + off, n);
-			else
-				memset(b->expect + off, 0, n);
-		}
+		prepare_anon(b, data, len, want);
 		return;
 	}
 
 	b->fd = open_backing(b, o);
-	write_all(b->fd, data, len);
+	b->shared = true;
+	/* one page per write(): a large write makes large folios where the
+	 * filesystem has them, and touching one page of a large folio maps
+	 * all of it (finish_fault maps the whole folio) */
+	for (i = 0; i < len; i += b->page)
+		write_all(b->fd, data + i, len - i < b->page ? len - i : b->page);
 	CHECK_SYS(ftruncate(b->fd, (off_t)maplen));
 	b->map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
 	CHECK(b->map != MAP_FAILED);
-	if (madvise(b->map, maplen, MADV_NOHUGEPAGE) && errno != EINVAL)
-		CHECK(0);
+	advise(b, maplen, MADV_NOHUGEPAGE, "madvise(MADV_NOHUGEPAGE)");
 	/* a fresh mapping has no PTEs; zap anyway, content stays in the store */
-	CHECK_SYS(madvise(b->map, maplen, MADV_DONTNEED));
+	advise(b, maplen, MADV_DONTNEED, "madvise(MADV_DONTNEED)");
 	for (i = 0; i < b->npages; i++)
 		if (want[i])
 			touch_page(b->map + i * b->page);
+	if (o->buf == DG_BUF_MEMFD && extra_resident(b)) {
+		/* shmem hands out huge folios whatever we ask
+		 * (shmem_enabled=force): an anon buffer can still have
+		 * exactly the wanted pages resident */
+		munmap(b->map, maplen);
+		close(b->fd);
+		b->fd = -1;
+		b->shared = false;
+		memset(b->seen, 0, b->npages);
+		b->note = strcmp(b->source, "mincore") ?
+			"memfd pages come in large folios here (shmem_enabled=force?), one touch maps many: using an anon buffer (untouched pages are zeros)" :
+			"residency of a shared mapping cannot be measured without /proc/self/pagemap: using an anon buffer (untouched pages are zeros)";
+		prepare_anon(b, data, len, want);
+	}
 }
 
 static int pagemap_open(void)
 {
+	const char *hook = getenv("DIOGAP_TEST_NO_PAGEMAP");
+
+	/* test hook: measure as a kernel without CONFIG_PROC_PAGE_MONITOR */
+	if (hook && *hook)
+		return -1;
 	if (pagemap_fd == -2) {
 		pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		if (pagemap_fd < 0)

@@ -13,6 +13,30 @@
 
 const char *dg_prog = "diogap";
 
+/* FAIL is sticky: the records of earlier iterations are written; an error
+ * after a FAIL must not turn the run's exit code into BROKEN. */
+static bool fail_seen;
+
+bool dg_fail_seen(void)
+{
+	return fail_seen;
+}
+
+void dg_note_fail(void)
+{
+	fail_seen = true;
+}
+
+/* Exit code of a setup error: BROKEN, or FAIL once a FAIL was reported. */
+static int die_code(void)
+{
+	if (!fail_seen)
+		return DG_BROKEN;
+	fprintf(stderr, "%s: the run broke after an iteration FAILed: exit 1 (FAIL is kept)\n",
+		dg_prog);
+	return DG_FAIL;
+}
+
 const char *dg_verdict_name(int v)
 {
 	switch (v) {
@@ -54,7 +78,7 @@ void dg_die_at(const char *file, int line, const char *what, int err)
 	fflush(stdout);
 	fprintf(stderr, "%s: %s:%d: %s: %s\n", dg_prog, file, line, what,
 		err ? strerror(err) : "failed");
-	exit(DG_BROKEN);
+	exit(die_code());
 }
 
 void dg_usage_error(const char *fmt, ...)
@@ -67,7 +91,7 @@ void dg_usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	exit(DG_BROKEN);
+	exit(die_code());
 }
 
 uint64_t dg_now_us(void)

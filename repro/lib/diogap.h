@@ -24,7 +24,10 @@ int dg_verdict_merge(int a, int b);
 
 /* ---- checked calls (check.c) --------------------------------------------
  * A failing call prints "file:line: expr: strerror" to stderr and exits
- * DG_BROKEN: a setup error is never a FAIL. */
+ * DG_BROKEN: a setup error is never a FAIL. FAIL is sticky: once an
+ * iteration was reported FAIL (dg_ktap_result), dg_die_at and
+ * dg_usage_error say so and exit DG_FAIL instead, so a later setup error
+ * cannot hide the corruption already seen (its record is written). */
 void dg_die_at(const char *file, int line, const char *what, int err)
 	__attribute__((noreturn));
 #define CHECK(expr) \
@@ -40,6 +43,9 @@ void dg_die_at(const char *file, int line, const char *what, int err)
 			dg_die_at(__FILE__, __LINE__, #call, errno); \
 		dg_r_; \
 	})
+/* A FAIL was reported in this process (set by dg_ktap_result). */
+bool dg_fail_seen(void);
+void dg_note_fail(void);
 /* Program name used in messages (set by dg_main from argv[0]). */
 extern const char *dg_prog;
 uint64_t dg_now_us(void);             /* CLOCK_MONOTONIC, microseconds */
@@ -128,6 +134,10 @@ struct dg_buf {
 	unsigned char *want;   /* what the pattern asked for, per page */
 	unsigned char *seen;   /* residency measured right before the write */
 	const char *source;    /* "pagemap" or "mincore": how seen was measured */
+	bool shared;           /* a MAP_SHARED mapping (memfd/file): mincore
+				* reports the page cache there, not the PTEs */
+	const char *note;      /* what had to be done differently, or NULL
+				* ("no madvise: ...", "memfd -> anon: ...") */
 	/* internal */
 	char *expect;          /* what a correct write stores (len bytes) */
 	char *tmp_path;        /* file:DIR backing file we created, or NULL */
@@ -220,6 +230,25 @@ bool dg_ranges_match(const struct dg_ranges *gaps, const struct dg_ranges *pred)
 /* ---- one test's record and output (output.c) ---------------------------- */
 struct dg_result {
 	int verdict;
+	/* On FAIL: data | size | eio-read | eio-write | hang | copies; NULL
+	 * otherwise (JSON "symptom"). */
+	const char *symptom;
+	/* Did the fault shape the pattern needs happen (JSON "precondition")?
+	 * Zero (a memset result) is null: this reproducer has none. */
+	enum dg_tristate { DG_NULL = 0, DG_YES, DG_NO } precondition;
+	char precondition_why[160];
+	/* Did the write take the O_DIRECT path (JSON "direct")? DG_NULL could
+	 * not tell, DG_NO buffered (SKIP). dirtied_pages / writeback_pages:
+	 * the raw nr_dirtied / nr_written deltas over the writes (with
+	 * dirtied_set), dirtied_base what a direct write dirties anyway (a
+	 * loop device's own page cache), dirtied_written the pages written. */
+	enum dg_tristate direct;
+	bool dirtied_set, dirtied_started, vm_exact;
+	int64_t dirtied_pages, writeback_pages, dirtied_base, dirtied_written;
+	int64_t dirtied_start, written_start; /* internal: counters at the start */
+	/* File ranges whose right content is zeros anyway (anon pages never
+	 * touched): a hole there cannot be told from the data. */
+	struct dg_ranges unverifiable;
 	const char *name;       /* KTAP test name, no spaces */
 	unsigned iteration;
 	struct dg_ranges gaps, predicted;
@@ -258,7 +287,8 @@ int dg_ktap_end(void); /* prints totals, returns the merged verdict */
 void dg_iter_prepare(const struct dg_opts *o, unsigned iteration,
 		     uint64_t run_id, struct dg_buf *b);
 /* A write call failed with err at file offset off: BROKEN (ENOSPC and
- * EDQUOT are named as a full scratch filesystem, never FAIL). */
+ * EDQUOT are named as a full scratch filesystem, EROFS as a read-only
+ * one), except EIO, which on a healthy scratch device is FAIL eio-write. */
 int dg_write_failed(int err, uint64_t off, struct dg_result *r);
 /* One synchronous write call: write p[0, n) at file offset off (an
  * O_APPEND writer ignores off); returns what write(2) returns. */
@@ -275,7 +305,9 @@ int dg_write_range(const struct dg_opts *o, struct dg_buf *b, int fd,
 		   uint64_t c, size_t n, dg_write_fn fn,
 		   struct dg_write_count *wc, struct dg_result *r);
 /* Predict from b->seen, read back, classify, FIEMAP, st_size against
- * r->size_expected (0: offset + size), set verdict, diag, verify_us. */
+ * r->size_expected (0: offset + size), set verdict, symptom, diag,
+ * verify_us; a PASS becomes SKIP when the write went buffered or the fault
+ * shape the pattern needs did not happen (dg_judge). */
 int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		   uint64_t run_id, unsigned iteration, struct dg_result *r);
 /* The DIOGAP_TEST_CORRUPT test hook (dg_iter_verify calls it between the
@@ -284,10 +316,54 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
  * r->predicted, or over the first alignment unit at --offset when nothing
  * is predicted; stale: iteration-1 data written back over r->predicted
  * (says so when there is nothing to damage); grow: the file one alignment
- * unit longer. Prints "# test hook: ..."; no-op when the variable is unset.
- * The value is checked by dg_opts_parse (punch|stale|grow, else exit 2). */
+ * unit longer; eio: nothing here, the read-back sees -EIO
+ * (dg_test_read_eio). Prints "# test hook: ..."; no-op when the variable
+ * is unset. The value is checked by dg_opts_parse (punch|stale|grow|eio,
+ * else exit 2). */
 void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 		     unsigned iteration, struct dg_result *r);
+
+/* A read-back failed with -n (n < 0) over [off, off+len): EIO is FAIL
+ * eio-read (a checksum failure is the usual cause), anything else BROKEN.
+ * Sets r's verdict, symptom and diag; returns the verdict. */
+int dg_read_failed(ssize_t n, uint64_t off, size_t len, struct dg_result *r);
+/* The DIOGAP_TEST_CORRUPT=eio hook: true (and a "# test hook" line) when
+ * the read-back is to see -EIO. */
+bool dg_test_read_eio(void);
+
+/* ---- was the write direct? (direct.c) ------------------------------------
+ * nr_dirtied and nr_written of /proc/vmstat before and after an
+ * iteration's writes (see direct.c for why both and the noise). */
+/* Both counters (per-CPU parts folded first where possible): 1 exact, 0
+ * approximate, -1 unreadable. */
+int dg_vm_counts(int64_t *dirtied, int64_t *written);
+/* Pages a direct write of one page dirties anyway on the device stack of
+ * fd's filesystem: 1 when a device is a loop device without direct I/O
+ * (its backing file's page cache), else 0. */
+unsigned dg_dirty_per_page(int fd);
+/* Start (first call wins) and end the measurement (once); end sets
+ * r->direct and r->dirtied_* from the bytes written and per_page. */
+void dg_direct_begin(struct dg_result *r);
+void dg_direct_end(struct dg_result *r, uint64_t bytes, size_t page,
+		   unsigned per_page);
+/* Judge from the deltas alone; a delta < 0: unread (DG_NULL). */
+enum dg_tristate dg_direct_judge(int64_t dirtied, int64_t wback, int64_t pages,
+				 int64_t base);
+
+/* ---- preconditions (precond.c) -------------------------------------------
+ * Did the fault shape the pattern needs happen? Sets r->precondition and
+ * r->precondition_why from b->want, b->seen (per page), the write calls'
+ * size chunk and the measurement's source. */
+void dg_precondition(const struct dg_opts *o, const struct dg_buf *b,
+		     uint64_t chunk, struct dg_result *r);
+/* A PASS becomes SKIP when the write went buffered (r->direct == 0) or
+ * the precondition was not met; a FAIL or BROKEN stays. Returns the
+ * verdict (also in r->verdict). */
+int dg_judge(struct dg_result *r);
+/* anon buffers: the file ranges of pages never touched (zeros wanted,
+ * zeros read) into r->unverifiable. */
+void dg_unverifiable(const struct dg_opts *o, const struct dg_buf *b,
+		     struct dg_result *r);
 
 /* A growing string (output.c), for JSON the reproducers build. */
 struct dg_sb {
@@ -321,5 +397,41 @@ int dg_main(const struct dg_repro *rp, int argc, char **argv);
  * and JSON), prints the totals and returns the exit code without
  * unlinking, opening or stat'ing o->file again (also at exit). */
 void dg_abandon_file(const char *why);
+
+/* ---- unstable buffers (scribble.c) ---------------------------------------
+ * A thread that keeps rewriting a buffer while the main thread does O_DIRECT
+ * I/O from (writes) or into (reads) it. FLIP: byte `byte` of every `stride`
+ * bytes XOR 0xff, again and again (each such byte holds one of two values,
+ * everything else stays as it was); MEMSET: the whole buffer 0x00, then
+ * 0xff, ... (len a multiple of 8). */
+#include <pthread.h>
+enum dg_scribble_mode { DG_SCRIBBLE_FLIP, DG_SCRIBBLE_MEMSET };
+struct dg_scribble {
+	void *buf;
+	size_t len;
+	enum dg_scribble_mode mode;
+	size_t stride, byte;   /* FLIP only */
+	uint64_t passes;       /* whole passes over buf, valid after stop */
+	/* internal */
+	pthread_t tid;
+	int stop;
+	bool running;
+};
+void dg_scribble_start(struct dg_scribble *s);
+/* Stop and join the thread; returns passes. No-op when not running. */
+uint64_t dg_scribble_stop(struct dg_scribble *s);
+/* Pages of the file range [off, off+len) in the page cache (mincore on a
+ * fresh mapping), or -1 when it cannot tell. */
+long dg_cached_pages(int fd, uint64_t off, uint64_t len);
+/* fsync fd, then drop the range's pages from the page cache:
+ * POSIX_FADV_DONTNEED, or /proc/sys/vm/drop_caches when fadvise is ENOSYS
+ * or left pages behind. Returns "fadvise" or "drop_caches"; a failure is
+ * BROKEN (exit 2). */
+const char *dg_drop_cache(int fd, uint64_t off, uint64_t len);
+/* Does the btrfs inode of fd carry data checksums? 1 yes, 0 no (its inode
+ * item has NODATASUM: `chattr +C`, or created under a nodatasum mount), -1
+ * cannot tell (BTRFS_IOC_TREE_SEARCH_V2 needs root). The mount options are
+ * not enough: a file keeps what it was created with. */
+int dg_inode_datasum(int fd);
 
 #endif

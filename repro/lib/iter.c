@@ -44,9 +44,23 @@ void dg_iter_prepare(const struct dg_opts *o, unsigned iteration,
 
 int dg_write_failed(int err, uint64_t off, struct dg_result *r)
 {
+	if (err == EIO) {
+		/* the scratch device is healthy (a loop file, a VM disk): an
+		 * EIO from a write is the filesystem's doing */
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "write at offset %" PRIu64 ": %s (see the kernel log)", off,
+			 strerror(err));
+		r->diag = r->diag_buf;
+		r->symptom = "eio-write";
+		return r->verdict = DG_FAIL;
+	}
 	if (err == ENOSPC || err == EDQUOT)
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
 			 "write at offset %" PRIu64 ": %s: the scratch filesystem is full (not a data error)",
+			 off, strerror(err));
+	else if (err == EROFS)
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "write at offset %" PRIu64 ": %s: the scratch filesystem is read-only (not a data error)",
 			 off, strerror(err));
 	else
 		snprintf(r->diag_buf, sizeof(r->diag_buf),
@@ -54,6 +68,34 @@ int dg_write_failed(int err, uint64_t off, struct dg_result *r)
 	r->diag = r->diag_buf;
 	r->verdict = DG_BROKEN;
 	return DG_BROKEN;
+}
+
+int dg_read_failed(ssize_t n, uint64_t off, size_t len, struct dg_result *r)
+{
+	int err = (int)-n;
+
+	if (err == EIO) {
+		snprintf(r->diag_buf, sizeof(r->diag_buf),
+			 "read back [%" PRIu64 ",+%zu): %s (checksum failure? see the kernel log)",
+			 off, len, strerror(err));
+		r->diag = r->diag_buf;
+		r->symptom = "eio-read";
+		return r->verdict = DG_FAIL;
+	}
+	snprintf(r->diag_buf, sizeof(r->diag_buf), "read back [%" PRIu64 ",+%zu): %s",
+		 off, len, strerror(err));
+	r->diag = r->diag_buf;
+	return r->verdict = DG_BROKEN;
+}
+
+bool dg_test_read_eio(void)
+{
+	const char *how = getenv("DIOGAP_TEST_CORRUPT");
+
+	if (!how || strcmp(how, "eio"))
+		return false;
+	printf("# test hook: DIOGAP_TEST_CORRUPT=eio: the read-back sees EIO (nothing was read)\n");
+	return true;
 }
 
 int dg_write_range(const struct dg_opts *o, struct dg_buf *b, int fd,
@@ -64,6 +106,7 @@ int dg_write_range(const struct dg_opts *o, struct dg_buf *b, int fd,
 
 	/* truth right before this call: an earlier call's fault-in may have
 	 * mapped some of these pages */
+	dg_direct_begin(r); /* the first call of the iteration starts it */
 	dg_buf_measure_range(b, first, (size_t)((c + n - 1) / b->page) - first + 1);
 	while (done < n) {
 		uint64_t off = o->offset + c + done, t = dg_now_us();
@@ -102,8 +145,10 @@ static void describe_gaps(const struct dg_result *r, size_t bad, char *out,
  * first alignment unit when none is predicted) after the writes, which is
  * what a buggy kernel leaves on a first write; =stale writes the previous
  * iteration's data back into them (a lost overwrite, iterations >= 2);
- * =grow makes the file one alignment unit too long. The KTAP output and the JSON record say so, and the rerun line
- * carries the variable. Never set by the harness.
+ * =grow makes the file one alignment unit too long; =eio makes the
+ * read-back see EIO (dg_test_read_eio). The KTAP output and the JSON
+ * record say so, and the rerun line carries the variable. Never set by the
+ * harness.
  */
 void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 		     unsigned iteration, struct dg_result *r)
@@ -111,7 +156,7 @@ void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 	const char *how = getenv("DIOGAP_TEST_CORRUPT");
 	size_t i;
 
-	if (!how || !*how)
+	if (!how || !*how || !strcmp(how, "eio"))
 		return;
 	if (!strcmp(how, "stale") && (iteration < 2 || !r->predicted.n)) {
 		printf("# test hook: DIOGAP_TEST_CORRUPT=stale had nothing to damage (%s)\n",
@@ -141,7 +186,7 @@ void dg_test_corrupt(const struct dg_opts *o, int fd, uint64_t run_id,
 		CHECK_SYS(fstat(fd, &st));
 		CHECK_SYS(ftruncate(fd, st.st_size + (off_t)o->dio_align));
 	} else {
-		dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch, stale or grow", how);
+		dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch, stale, grow or eio", how);
 	}
 	printf("# test hook: DIOGAP_TEST_CORRUPT=%s applied to the file after the writes\n", how);
 }
@@ -159,21 +204,29 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 	ssize_t n;
 	size_t bad;
 
+	static bool loop_noted;
+	unsigned per_page = dg_dirty_per_page(fd);
+
+	/* the counters first: nothing else may run between the writes and it */
+	dg_direct_end(r, o->size, b->page, per_page);
+	if (per_page && !loop_noted) {
+		loop_noted = true;
+		printf("# note: a loop device without direct I/O under %s: its own writeback can make a direct write look buffered (SKIP); losetup --direct-io=on avoids that\n",
+		       o->target);
+	}
 	r->resident_pages = dg_buf_resident(b);
 	dg_predict(b->seen, b->npages, b->page, o->offset, o->chunk, o->size,
 		   &r->predicted);
+	dg_precondition(o, b, o->chunk, r);
+	dg_unverifiable(o, b, r);
 	if (!r->size_expected)
 		r->size_expected = o->offset + o->size;
 	dg_test_corrupt(o, fd, run_id, iteration, r);
 	t0 = dg_now_us();
-	n = dg_read_back(fd, got, len, o->offset);
+	n = dg_test_read_eio() ? -EIO : dg_read_back(fd, got, len, o->offset);
 	if (n < 0) {
-		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "read back [%" PRIu64 ", +%zu): %s (a checksum error shows in dmesg)",
-			 o->offset, len, strerror((int)-n));
-		r->diag = r->diag_buf;
 		free(got);
-		return r->verdict = DG_BROKEN;
+		return dg_read_failed(n, o->offset, len, r);
 	}
 	CHECK_SYS(fstat(fd, &st));
 	r->size_seen = (uint64_t)st.st_size;
@@ -187,6 +240,7 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		dg_gaps_fiemap(fd, &r->gaps);
 		describe_gaps(r, bad, r->diag_buf, sizeof(r->diag_buf));
 		r->diag = r->diag_buf;
+		r->symptom = "data";
 		return r->verdict = DG_FAIL;
 	}
 	if (r->size_seen != r->size_expected) {
@@ -194,7 +248,9 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 			 "file size %" PRIu64 ", expected %" PRIu64 " (data in range intact)",
 			 r->size_seen, r->size_expected);
 		r->diag = r->diag_buf;
+		r->symptom = "size";
 		return r->verdict = DG_FAIL;
 	}
-	return r->verdict = DG_PASS;
+	r->verdict = DG_PASS;
+	return dg_judge(r);
 }

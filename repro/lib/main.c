@@ -190,7 +190,9 @@ int dg_main(const struct dg_repro *rp, int argc, char **argv)
 	printf("# %s seed %" PRIu64 " fs %s datasum %s alignment %u (%s)\n",
 	       rp->name, o.seed, o.fstype, o.datasum, o.dio_align, o.align_source);
 	if (!strcmp(o.datasum, "yes"))
-		printf("# note: kernels with 968f19c5b1b7 (v6.14+) turn O_DIRECT writes to files with data checksums into buffered writes; --nocow or mount -o nodatasum tests the DIO path there\n");
+		printf("# note: kernels with 968f19c5b1b7 (v6.15, 6.12.77) turn O_DIRECT writes to files with data checksums into buffered writes; --nocow or mount -o nodatasum tests the DIO path there\n");
+	if (getenv("DIOGAP_TEST_NO_PAGEMAP") && *getenv("DIOGAP_TEST_NO_PAGEMAP"))
+		printf("# test hook: DIOGAP_TEST_NO_PAGEMAP: /proc/self/pagemap treated as absent (mincore)\n");
 	for (it = 1; it <= o.iterations; it++) {
 		struct dg_result r;
 		struct dg_buf b;
@@ -207,6 +209,7 @@ int dg_main(const struct dg_repro *rp, int argc, char **argv)
 		dg_buf_release(&b);
 		dg_ranges_free(&r.gaps);
 		dg_ranges_free(&r.predicted);
+		dg_ranges_free(&r.unverifiable);
 		if (abandoned[0]) {
 			/* a task stuck in the kernel holds the file: no unlink,
 			 * open or stat of it from here on (we would hang beside it) */

@@ -277,33 +277,42 @@ static void find_alignment(struct dg_opts *o, int fd)
 	o->mem_align = o->dio_align;
 }
 
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+
 /* btrfs data checksums for this file: "no" with the NOCOW flag or a
  * nodatasum/nodatacow mount, else "yes". (Kernels with 968f19c5b1b7 turn
- * O_DIRECT writes to checksummed files into buffered writes.) */
+ * O_DIRECT writes to checksummed files into buffered writes.) The mount is
+ * found by its id (statx STATX_MNT_ID = field 1 of mountinfo): st_dev on
+ * btrfs is the subvolume's anonymous device, which mountinfo does not
+ * show. "unknown" when the mount cannot be found. */
 static const char *find_datasum(const struct dg_opts *o, int fd)
 {
-	char line[4096], want[32];
-	struct stat st;
+	char line[4096];
+	struct dg_statx stx;
 	int flags = 0;
 	FILE *f;
-	const char *res = "yes";
+	const char *res = "unknown";
 
 	if (strcmp(o->fstype, "btrfs"))
 		return "n/a";
 	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_NOCOW_FL))
 		return "no";
-	CHECK_SYS(fstat(fd, &st));
-	snprintf(want, sizeof(want), " %u:%u ", major(st.st_dev), minor(st.st_dev));
+	memset(&stx, 0, sizeof(stx));
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, (struct statx *)&stx) ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return "unknown";
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return "unknown";
 	while (fgets(line, sizeof(line), f)) {
 		const char *sep = strstr(line, " - ");
+		uint64_t id;
 
-		if (!strstr(line, want) || !sep)
+		if (sscanf(line, "%" SCNu64, &id) != 1 || id != stx.stx_mnt_id || !sep)
 			continue;
-		if (strstr(sep, "nodatasum") || strstr(sep, "nodatacow"))
-			res = "no";
+		res = strstr(sep, "nodatasum") || strstr(sep, "nodatacow") ? "no" : "yes";
 		break;
 	}
 	fclose(f);
@@ -359,6 +368,8 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 	} while (0)
 	if (getenv("DIOGAP_TEST_CORRUPT") && *getenv("DIOGAP_TEST_CORRUPT"))
 		ADD("DIOGAP_TEST_CORRUPT=%s ", getenv("DIOGAP_TEST_CORRUPT"));
+	if (getenv("DIOGAP_TEST_NO_PAGEMAP") && *getenv("DIOGAP_TEST_NO_PAGEMAP"))
+		ADD("DIOGAP_TEST_NO_PAGEMAP=1 ");
 	ADD("%s --size %" PRIu64 " --offset %" PRIu64, argv0, o->size, o->offset);
 	if (o->chunk)
 		ADD(" --chunk %" PRIu64, o->chunk);
@@ -587,8 +598,8 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
 		const char *how = getenv("DIOGAP_TEST_CORRUPT");
 
 		if (how && *how && strcmp(how, "punch") && strcmp(how, "stale") &&
-		    strcmp(how, "grow"))
-			dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch, stale or grow", how);
+		    strcmp(how, "grow") && strcmp(how, "eio"))
+			dg_usage_error("DIOGAP_TEST_CORRUPT='%s' must be punch, stale, grow or eio", how);
 	}
 	build_argv_line(o, argv[0]);
 	check_target(o);

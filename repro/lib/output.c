@@ -80,6 +80,31 @@ static void sb_ranges(struct dg_sb *b, const struct dg_ranges *rs, bool cls)
 	dg_sb_printf(b, "]");
 }
 
+/* Byte ranges [[start,end],...] of the pages set in v (a buffer's pages). */
+static void sb_page_ranges(struct dg_sb *j, const unsigned char *v, size_t n,
+			   size_t page)
+{
+	size_t i, e;
+	bool first = true;
+
+	dg_sb_printf(j, "[");
+	for (i = 0; v && i < n; i++) {
+		if (!v[i])
+			continue;
+		for (e = i; e < n && v[e]; e++)
+			;
+		dg_sb_printf(j, "%s[%zu,%zu]", first ? "" : ",", i * page, e * page);
+		first = false;
+		i = e;
+	}
+	dg_sb_printf(j, "]");
+}
+
+static const char *tristate_json(enum dg_tristate t)
+{
+	return t == DG_YES ? "true" : t == DG_NO ? "false" : "null";
+}
+
 static void sb_hex(struct dg_sb *b, const unsigned char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -121,6 +146,8 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 	dg_sb_str(&j, r->name);
 	dg_sb_printf(&j, ",\"verdict\":\"%s\",\"iteration\":%u,\"iterations\":%u",
 		  dg_verdict_name(r->verdict), r->iteration, o->iterations);
+	dg_sb_printf(&j, ",\"symptom\":");
+	dg_sb_str(&j, r->verdict == DG_FAIL ? r->symptom : NULL);
 	dg_sb_printf(&j, ",\"size\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"chunk\":%" PRIu64,
 		  o->size, o->offset,
 		  r->chunk_used ? r->chunk_used : o->chunk ? o->chunk : o->size);
@@ -167,6 +194,26 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 	}
 	dg_sb_printf(&j, "]},\"residency_source\":");
 	dg_sb_str(&j, b && b->source ? b->source : NULL);
+	dg_sb_printf(&j, ",\"want\":");
+	sb_page_ranges(&j, b ? b->want : NULL, b ? b->npages : 0, b ? b->page : 0);
+	dg_sb_printf(&j, ",\"seen\":");
+	sb_page_ranges(&j, b ? b->seen : NULL, b ? b->npages : 0, b ? b->page : 0);
+	dg_sb_printf(&j, ",\"precondition\":{\"met\":%s,\"why\":",
+		     tristate_json(r->precondition));
+	dg_sb_str(&j, r->precondition ? r->precondition_why : NULL);
+	dg_sb_printf(&j, "},\"direct\":%s", tristate_json(r->direct));
+	if (r->dirtied_set)
+		dg_sb_printf(&j, ",\"dirtied_pages\":%" PRId64 ",\"writeback_pages\":%" PRId64
+			     ",\"dirtied_base\":%" PRId64 ",\"dirtied_written\":%" PRId64,
+			     r->dirtied_pages, r->writeback_pages, r->dirtied_base,
+			     r->dirtied_written);
+	else
+		dg_sb_printf(&j, ",\"dirtied_pages\":null,\"writeback_pages\":null,"
+			     "\"dirtied_base\":null,\"dirtied_written\":null");
+	dg_sb_printf(&j, ",\"unverifiable\":");
+	sb_ranges(&j, &r->unverifiable, false);
+	dg_sb_printf(&j, ",\"buffer_note\":");
+	dg_sb_str(&j, b ? b->note : NULL);
 	dg_sb_printf(&j, ",\"gaps\":");
 	sb_ranges(&j, &r->gaps, true);
 	dg_sb_printf(&j, ",\"gap_extents\":[");
@@ -244,6 +291,27 @@ void dg_ktap_result(const struct dg_opts *o, const struct dg_buf *b,
 	unsigned n = ++ktap_n;
 
 	merged = merged < 0 ? r->verdict : dg_verdict_merge(merged, r->verdict);
+	if (r->verdict == DG_FAIL)
+		dg_note_fail(); /* sticky: a later setup error exits 1 */
+	if (b && b->note)
+		printf("# %s: buffer: %s\n", r->name, b->note);
+	if (r->dirtied_set)
+		printf("# %s: direct %s: nr_dirtied +%" PRId64 " nr_written +%" PRId64
+		       " for %" PRId64 " pages written (device stack dirties %" PRId64 ")\n",
+		       r->name, r->direct == DG_NO ? "no" : r->direct == DG_YES ? "yes" :
+		       "unknown (counters not exact)", r->dirtied_pages, r->writeback_pages,
+		       r->dirtied_written, r->dirtied_base);
+	if (r->unverifiable.n) {
+		uint64_t bytes = 0;
+		size_t i;
+
+		for (i = 0; i < r->unverifiable.n; i++)
+			bytes += r->unverifiable.r[i].end - r->unverifiable.r[i].start;
+		printf("# %s: unverifiable: %" PRIu64 " bytes in %zu ranges, first [%" PRIu64
+		       ", %" PRIu64 "): anon pages never touched are zeros, and so is a hole\n",
+		       r->name, bytes, r->unverifiable.n, r->unverifiable.r[0].start,
+		       r->unverifiable.r[0].end);
+	}
 	if (r->verdict != DG_SKIP)
 		printf("# %s: resident %zu/%zu pages (%s), write %" PRIu64 " us, verify %" PRIu64
 		       " us, size %" PRIu64 "/%" PRIu64 "\n",

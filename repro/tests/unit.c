@@ -816,6 +816,295 @@ static void test_json_params(void)
 	unlink(json);
 }
 
+/* ---- verdicts that cannot lie ---------------------------------------------- */
+
+/* Run fn in a child with stdout and stderr to /dev/null; its exit code. */
+static int child_exit(void (*fn)(void))
+{
+	int st, fd;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		fn();
+		_exit(99);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void report(int verdict)
+{
+	static struct dg_opts o;
+	struct dg_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.name = "unit.sticky";
+	r.verdict = verdict;
+	r.diag = "unit";
+	snprintf(o.argv_line, sizeof(o.argv_line), "unit");
+	dg_ktap_begin(2);
+	dg_ktap_result(&o, NULL, &r);
+}
+
+static void die_plain(void) { dg_die_at("unit.c", 1, "setup", EINVAL); }
+static void die_after_fail(void) { report(DG_FAIL); dg_die_at("unit.c", 1, "setup", EINVAL); }
+static void usage_after_fail(void) { report(DG_FAIL); dg_usage_error("bad %s", "input"); }
+static void die_after_pass(void) { report(DG_PASS); CHECK(0 == 1); }
+
+/* FAIL is sticky: a setup error after a FAIL exits 1, not 2. (Runs first:
+ * the children must not inherit a FAIL of another test.) */
+static void test_sticky_fail(void)
+{
+	EXPECT(!dg_fail_seen());
+	EXPECT_EQ(child_exit(die_plain), DG_BROKEN);
+	EXPECT_EQ(child_exit(die_after_pass), DG_BROKEN);
+	EXPECT_EQ(child_exit(die_after_fail), DG_FAIL);
+	EXPECT_EQ(child_exit(usage_after_fail), DG_FAIL);
+}
+
+/* EIO on read-back is FAIL eio-read, on a write FAIL eio-write; a full or
+ * read-only filesystem and other errors stay BROKEN without a symptom. */
+static void test_eio_verdicts(void)
+{
+	struct dg_result r;
+
+	memset(&r, 0, sizeof(r));
+	EXPECT_EQ(dg_read_failed(-EIO, 4096, 65536, &r), DG_FAIL);
+	EXPECT(r.verdict == DG_FAIL && r.symptom && !strcmp(r.symptom, "eio-read"));
+	EXPECT(r.diag && strstr(r.diag, "read back [4096,+65536): Input/output error (checksum failure? see the kernel log)"));
+	memset(&r, 0, sizeof(r));
+	EXPECT_EQ(dg_read_failed(-EINVAL, 0, 4096, &r), DG_BROKEN);
+	EXPECT(!r.symptom);
+	memset(&r, 0, sizeof(r));
+	EXPECT_EQ(dg_write_failed(EIO, 8192, &r), DG_FAIL);
+	EXPECT(r.symptom && !strcmp(r.symptom, "eio-write"));
+	memset(&r, 0, sizeof(r));
+	EXPECT_EQ(dg_write_failed(ENOSPC, 0, &r), DG_BROKEN);
+	EXPECT(!r.symptom && strstr(r.diag, "full"));
+	memset(&r, 0, sizeof(r));
+	EXPECT_EQ(dg_write_failed(EDQUOT, 0, &r), DG_BROKEN);
+	memset(&r, 0, sizeof(r));
+	EXPECT_EQ(dg_write_failed(EROFS, 0, &r), DG_BROKEN);
+	EXPECT(!r.symptom && strstr(r.diag, "read-only"));
+}
+
+/* A buffer of np pages (real page size) with want/seen from strings of
+ * '0'/'1'. */
+static void synth_buf(struct dg_buf *b, const char *want, const char *seen)
+{
+	size_t i;
+
+	memset(b, 0, sizeof(*b));
+	b->page = (size_t)sysconf(_SC_PAGESIZE);
+	b->npages = strlen(want);
+	b->len = b->npages * b->page;
+	b->want = dg_xmalloc(b->npages);
+	b->seen = dg_xmalloc(b->npages);
+	for (i = 0; i < b->npages; i++) {
+		b->want[i] = want[i] == '1';
+		b->seen[i] = seen[i] == '1';
+	}
+	b->source = "pagemap";
+	b->fd = -1;
+}
+
+static int pre(const char *fault, const char *want, const char *seen,
+	       bool shared_mincore, char *why, size_t n)
+{
+	struct dg_opts o;
+	struct dg_result r;
+	struct dg_buf b;
+
+	memset(&o, 0, sizeof(o));
+	memset(&r, 0, sizeof(r));
+	synth_buf(&b, want, seen);
+	o.fault = fault;
+	o.size = b.len;
+	if (shared_mincore) {
+		b.shared = true;
+		b.source = "mincore";
+	}
+	dg_precondition(&o, &b, 0, &r);
+	snprintf(why, n, "%s", r.precondition_why);
+	free(b.want);
+	free(b.seen);
+	return r.precondition;
+}
+
+static void test_precondition(void)
+{
+	char why[160];
+
+	/* first: the first page resident, a later one missing */
+	EXPECT_EQ(pre("first", "10000000", "10000000", false, why, sizeof(why)), DG_YES);
+	EXPECT_EQ(pre("first", "10000000", "11110000", false, why, sizeof(why)), DG_YES);
+	/* everything resident (a huge folio, fault-around): nothing to lose */
+	EXPECT_EQ(pre("first", "10000000", "11111111", false, why, sizeof(why)), DG_NO);
+	EXPECT(!strcmp(why, "8/8 pages resident (wanted 1)"));
+	/* nothing resident: the write faults before it submits anything */
+	EXPECT_EQ(pre("stride:4", "10001000", "00000000", false, why, sizeof(why)), DG_NO);
+	EXPECT(!strcmp(why, "0/8 pages resident (wanted 2)"));
+	EXPECT_EQ(pre("stride:4", "10001000", "10001000", false, why, sizeof(why)), DG_YES);
+	/* controls */
+	EXPECT_EQ(pre("all", "1111", "1111", false, why, sizeof(why)), DG_YES);
+	EXPECT_EQ(pre("all", "1111", "1101", false, why, sizeof(why)), DG_NO);
+	EXPECT_EQ(pre("none", "0000", "0000", false, why, sizeof(why)), DG_YES);
+	EXPECT_EQ(pre("none", "0000", "0100", false, why, sizeof(why)), DG_NO);
+	/* a pattern that needs no transition (stride:1 = all) */
+	EXPECT_EQ(pre("stride:1", "1111", "1111", false, why, sizeof(why)), DG_YES);
+	/* mincore on a shared mapping is the page cache: not truthful */
+	EXPECT_EQ(pre("first", "10000000", "10000000", true, why, sizeof(why)), DG_NO);
+	EXPECT(strstr(why, "cannot be measured without /proc/self/pagemap (CONFIG_PROC_PAGE_MONITOR)"));
+}
+
+/* dg_judge: only a PASS becomes SKIP, buffered first, then precondition. */
+static void test_judge(void)
+{
+	struct dg_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.verdict = DG_PASS;
+	r.precondition = DG_NO;
+	snprintf(r.precondition_why, sizeof(r.precondition_why), "8/8 pages resident (wanted 1)");
+	EXPECT_EQ(dg_judge(&r), DG_SKIP);
+	EXPECT(!strcmp(r.diag, "precondition not met: 8/8 pages resident (wanted 1)"));
+	r.verdict = DG_PASS;
+	r.direct = DG_NO;
+	EXPECT_EQ(dg_judge(&r), DG_SKIP);
+	EXPECT(!strncmp(r.diag, "write went buffered (", 21) &&
+	       strstr(r.diag, "since 968f19c5b1b7") && strstr(r.diag, "since 7c2830f00c3e"));
+	r.verdict = DG_FAIL;
+	r.diag = "lost";
+	EXPECT_EQ(dg_judge(&r), DG_FAIL);
+	EXPECT(!strcmp(r.diag, "lost"));
+	r.verdict = DG_BROKEN;
+	EXPECT_EQ(dg_judge(&r), DG_BROKEN);
+	memset(&r, 0, sizeof(r));
+	r.verdict = DG_PASS;
+	r.precondition = DG_YES;
+	r.direct = DG_YES;
+	EXPECT_EQ(dg_judge(&r), DG_PASS);
+	r.direct = DG_NULL; /* could not tell: no SKIP on a guess */
+	EXPECT_EQ(dg_judge(&r), DG_PASS);
+}
+
+/* The direct-path rule on figures measured on 6.18 (1M, loop device
+ * without direct I/O: 256 pages of its own). */
+static void test_direct_judge(void)
+{
+	EXPECT_EQ(dg_direct_judge(562, 256, 256, 256), DG_NO);  /* datasum */
+	EXPECT_EQ(dg_direct_judge(274, 0, 256, 256), DG_YES);   /* nodatasum */
+	EXPECT_EQ(dg_direct_judge(16, 0, 16, 0), DG_YES);       /* no loop: metadata only */
+	EXPECT_EQ(dg_direct_judge(6, 1, 1, 1), DG_NO);          /* datasum 4K */
+	/* metadata alone (dirtied, nothing written back): direct */
+	EXPECT_EQ(dg_direct_judge(90, 0, 16, 16), DG_YES);
+	/* noise only ever says buffered: both deltas grown */
+	EXPECT_EQ(dg_direct_judge(300, 200, 16, 16), DG_NO);
+	EXPECT_EQ(dg_direct_judge(-1, 0, 16, 0), DG_NULL);
+	EXPECT_EQ(dg_direct_judge(10, -1, 16, 0), DG_NULL);
+	/* a real read of the counters */
+	{
+		int64_t d, w;
+
+		EXPECT(dg_vm_counts(&d, &w) >= 0 && d > 0 && w >= 0);
+	}
+}
+
+/* The record carries symptom, want, seen, precondition, direct with the
+ * raw deltas, unverifiable; null where unset. */
+static void test_json_verdict_fields(void)
+{
+	char json[] = "/tmp/diogap-unit-json.XXXXXX", expect[256];
+	struct dg_result r;
+	struct dg_opts o;
+	struct dg_buf b;
+	size_t P;
+	char *line;
+
+	out_setup(&o, &r, json, "unit.fields");
+	synth_buf(&b, "1100", "1000");
+	P = b.page;
+	r.verdict = DG_PASS;
+	free(ktap_capture(&o, &b, &r));
+	line = last_line(json);
+	EXPECT(strstr(line, "\"symptom\":null"));
+	EXPECT(strstr(line, "\"precondition\":{\"met\":null,\"why\":null}"));
+	EXPECT(strstr(line, "\"direct\":null,\"dirtied_pages\":null"));
+	EXPECT(strstr(line, "\"unverifiable\":[]"));
+	snprintf(expect, sizeof(expect), "\"want\":[[0,%zu]],\"seen\":[[0,%zu]]", 2 * P, P);
+	EXPECT(strstr(line, expect));
+	free(line);
+	r.verdict = DG_FAIL;
+	r.symptom = "eio-read";
+	r.precondition = DG_YES;
+	snprintf(r.precondition_why, sizeof(r.precondition_why), "1/4 pages resident (wanted 2)");
+	r.direct = DG_NO;
+	r.dirtied_set = true;
+	r.dirtied_pages = 562;
+	r.writeback_pages = 256;
+	r.dirtied_base = 256;
+	r.dirtied_written = 256;
+	dg_ranges_add(&r.unverifiable, BASE + P, BASE + 4 * P, DG_ZERO);
+	free(ktap_capture(&o, &b, &r));
+	line = last_line(json);
+	EXPECT(strstr(line, "\"symptom\":\"eio-read\""));
+	EXPECT(strstr(line, "\"precondition\":{\"met\":true,\"why\":\"1/4 pages resident (wanted 2)\"}"));
+	EXPECT(strstr(line, "\"direct\":false,\"dirtied_pages\":562,\"writeback_pages\":256,\"dirtied_base\":256,\"dirtied_written\":256"));
+	snprintf(expect, sizeof(expect), "\"unverifiable\":[[%" PRIu64 ",%" PRIu64 "]]",
+		 (uint64_t)BASE + P, (uint64_t)BASE + 4 * P);
+	EXPECT(strstr(line, expect));
+	free(line);
+	dg_ranges_free(&r.unverifiable);
+	free(b.want);
+	free(b.seen);
+	unlink(json);
+}
+
+/* anon: the pages never touched are unverifiable file ranges, with a KTAP
+ * line; memfd: none. */
+static void test_unverifiable(void)
+{
+	char json[] = "/tmp/diogap-unit-json.XXXXXX", expect[160];
+	struct dg_result r;
+	struct dg_opts o;
+	struct dg_buf b;
+	size_t P = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char want[8] = { 1, 0, 0, 0, 1, 0, 0, 0 };
+	char *data = dg_xmalloc(8 * P), *out;
+
+	out_setup(&o, &r, json, "unit.unverifiable");
+	o.buf = DG_BUF_ANON;
+	o.size = 8 * P;
+	o.offset = 16 * P;
+	dg_buf_prepare(&b, &o, data, 8 * P, want);
+	dg_unverifiable(&o, &b, &r);
+	EXPECT_EQ(r.unverifiable.n, 2);
+	EXPECT(r.unverifiable.n == 2 && r.unverifiable.r[0].start == 17 * P &&
+	       r.unverifiable.r[0].end == 20 * P && r.unverifiable.r[1].start == 21 * P &&
+	       r.unverifiable.r[1].end == 24 * P);
+	r.verdict = DG_PASS;
+	out = ktap_capture(&o, &b, &r);
+	snprintf(expect, sizeof(expect), "# unit.unverifiable: unverifiable: %zu bytes in 2 ranges, first [%zu, %zu)",
+		 6 * P, 17 * P, 20 * P);
+	EXPECT(strstr(out, expect));
+	free(out);
+	dg_ranges_free(&r.unverifiable);
+	dg_buf_release(&b);
+	data = dg_xmalloc(8 * P);
+	o.buf = DG_BUF_MEMFD;
+	dg_buf_prepare(&b, &o, data, 8 * P, want);
+	dg_unverifiable(&o, &b, &r);
+	EXPECT_EQ(r.unverifiable.n, 0);
+	dg_buf_release(&b);
+	unlink(json);
+}
+
 /* ---- dg_main: a run() that abandons the file ------------------------------ */
 static char ab_file[4096]; /* the target file dg_main made (parent side) */
 
@@ -938,22 +1227,22 @@ static void test_buffer_memfd(void)
 {
 	struct dg_buf b;
 	char *data;
-	size_t n;
+	size_t n, P = (size_t)sysconf(_SC_PAGESIZE);
 
 	/* A write touch maps one small folio; a system with shmem large
 	 * folios maps more. Residency is truth, not intent: every wanted page
 	 * must be resident, more may be, and with small folios (the default)
 	 * exactly the wanted ones are. */
-	prepare(&b, DG_BUF_MEMFD, NULL, "pages:0,5,6,31", 32 * 4096, &data);
+	prepare(&b, DG_BUF_MEMFD, NULL, "pages:0,5,6,31", 32 * P, &data);
 	n = dg_buf_measure(&b);
 	EXPECT(!strcmp(b.source, "pagemap"));
 	EXPECT(b.seen[0] && b.seen[5] && b.seen[6] && b.seen[31]);
 	EXPECT(n >= 4 && n < 32);
 	printf("# memfd pages:0,5,6,31 -> %zu resident pages\n", n);
 	/* the expected data is the data (memfd keeps it all) */
-	EXPECT(memcmp(dg_buf_expected(&b), data, 32 * 4096) == 0);
+	EXPECT(memcmp(dg_buf_expected(&b), data, 32 * P) == 0);
 	/* reading the mapping faults pages in; the content is intact */
-	EXPECT(memcmp(b.map, data, 32 * 4096) == 0);
+	EXPECT(memcmp(b.map, data, 32 * P) == 0);
 	EXPECT_EQ(dg_buf_measure_range(&b, 8, 4), 4);
 	dg_buf_release(&b);
 	free(data);
@@ -964,14 +1253,14 @@ static void test_buffer_anon_zeros(void)
 	struct dg_buf b;
 	const char *exp;
 	char *data;
-	size_t i;
+	size_t i, P = (size_t)sysconf(_SC_PAGESIZE);
 
-	prepare(&b, DG_BUF_ANON, NULL, "first", 16 * 4096, &data);
+	prepare(&b, DG_BUF_ANON, NULL, "first", 16 * P, &data);
 	EXPECT_EQ(dg_buf_measure(&b), 1);
 	EXPECT(b.seen[0] == 1 && b.seen[1] == 0);
 	exp = dg_buf_expected(&b);
-	EXPECT(memcmp(exp, data, 4096) == 0);
-	for (i = 4096; i < 16 * 4096; i++)
+	EXPECT(memcmp(exp, data, P) == 0);
+	for (i = P; i < 16 * P; i++)
 		if (exp[i]) {
 			printf("#   expected byte %zu of an untouched anon page is not 0\n", i);
 			checks_failed++;
@@ -986,17 +1275,19 @@ static void test_buffer_file(void)
 	char dir[] = "/var/tmp/diogap-unit.XXXXXX";
 	struct dg_buf b;
 	char *data;
-	size_t n;
+	size_t n, P = (size_t)sysconf(_SC_PAGESIZE);
 
 	CHECK(mkdtemp(dir));
-	prepare(&b, DG_BUF_FILE, dir, "stride:4", 16 * 4096, &data);
+	prepare(&b, DG_BUF_FILE, dir, "stride:4", 16 * P, &data);
 	EXPECT(b.tmp_path != NULL);
-	/* file page cache may use large folios: a touch maps the whole folio */
+	/* the store is filled a page per write(), so no large folios: a
+	 * touch maps exactly its page (a 64K write made one 64K folio here,
+	 * and touching 4 pages mapped all 16) */
 	n = dg_buf_measure(&b);
-	EXPECT(n >= 4);
+	EXPECT_EQ(n, 4);
 	EXPECT(b.seen[0] && b.seen[4] && b.seen[8] && b.seen[12]);
 	printf("# file stride:4 -> %zu of 16 pages resident\n", n);
-	EXPECT(memcmp(b.map, data, 16 * 4096) == 0);
+	EXPECT(memcmp(b.map, data, 16 * P) == 0);
 	dg_buf_release(&b);
 	EXPECT(rmdir(dir) == 0); /* the temporary backing file is gone */
 	free(data);
@@ -1005,6 +1296,7 @@ static void test_buffer_file(void)
 int main(void)
 {
 	printf("KTAP version 1\n");
+	RUN(test_sticky_fail); /* first: no FAIL reported in this process yet */
 	RUN(test_verdict_merge);
 	RUN(test_parse_size);
 	RUN(test_pattern_self_describing);
@@ -1029,6 +1321,12 @@ int main(void)
 	RUN(test_buffer_memfd);
 	RUN(test_buffer_anon_zeros);
 	RUN(test_buffer_file);
+	RUN(test_eio_verdicts);
+	RUN(test_precondition);
+	RUN(test_judge);
+	RUN(test_direct_judge);
+	RUN(test_json_verdict_fields);
+	RUN(test_unverifiable);
 	printf("%u passed, %u failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
