@@ -146,10 +146,10 @@ static int set(struct dg_result *r, int v, const char *symptom, char *extra,
 {
 	snprintf(extra, n,
 		 "\"seconds\":%g,\"writes\":%" PRIu64 ",\"short_writes\":%" PRIu64
-		 ",\"fsyncs\":%" PRIu64 ",\"write_errno\":%d,\"fsync_errno\":%d,\"symptom\":%s%s%s",
-		 opt_seconds, a->calls, a->shorts, b->calls, a->err, b->err,
-		 symptom ? "\"" : "", symptom ? symptom : "null", symptom ? "\"" : "");
+		 ",\"fsyncs\":%" PRIu64 ",\"write_errno\":%d,\"fsync_errno\":%d",
+		 opt_seconds, a->calls, a->shorts, b->calls, a->err, b->err);
 	r->extra_json = extra;
+	r->symptom = symptom;
 	return r->verdict = v;
 }
 

@@ -156,20 +156,14 @@ static size_t untouched_from(const struct dg_buf *b, size_t off)
 	return i - off;
 }
 
-static void set_extra(char *extra, size_t n, int extents, int res,
-		      size_t untouched, const char *symptom)
-{
-	snprintf(extra, n,
-		 "\"extents\":%d,\"res\":%d,\"untouched_after_res\":%zu,\"symptom\":%s%s%s",
-		 extents, res, untouched, symptom ? "\"" : "", symptom ? symptom : "null",
-		 symptom ? "\"" : "");
-}
-
+/* The verdict, its symptom (JSON "symptom"; on FAIL only) and our members. */
 static int verdict(struct dg_result *r, int v, const char *symptom, char *extra,
 		   size_t n, int extents, int res, size_t untouched)
 {
-	set_extra(extra, n, extents, res, untouched, symptom);
+	snprintf(extra, n, "\"extents\":%d,\"res\":%d,\"untouched_after_res\":%zu",
+		 extents, res, untouched);
 	r->extra_json = extra;
+	r->symptom = symptom;
 	return r->verdict = v;
 }
 
@@ -199,10 +193,14 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		return v;
 	}
 	extents = count_extents(fd, len);
+	if (extents >= 0) {
+		r->precondition = extents >= 2 ? DG_YES : DG_NO;
+		snprintf(r->precondition_why, sizeof(r->precondition_why),
+			 "the file has %d extents (FIEMAP), the read must span 2 or more", extents);
+	}
 	if (extents >= 0 && extents < 2) {
-		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "precondition not met: the file has %d extent (FIEMAP), the read must span 2+",
-			 extents);
+		snprintf(r->diag_buf, sizeof(r->diag_buf), "precondition not met: %s",
+			 r->precondition_why);
 		r->diag = r->diag_buf;
 		free(data);
 		close(fd);
