@@ -5,13 +5,15 @@
 #   copies  mirror or DUP copies differ
 #   size    the file size is wrong (the O_APPEND bug)
 #   hole    every bad range reads as zeros and the size is right
-#   splat   the case FAILed on a kernel splat alone
+#   splat   the case FAILed on a kernel splat alone, or a run's thread
+#           was killed inside a system call (symptom oops: a BUG/assertion)
 #   other   any other FAIL; "" when the case did not FAIL
 def dg_fail_runs: [.runs[]? | select(.verdict? == "FAIL")];
 def dg_signature:
   dg_fail_runs as $f
   | if .verdict != "FAIL" then ""
     elif any($f[]; .symptom? == "hang") or ((.reason // "") | test("hang|hung")) then "hang"
+    elif any($f[]; .symptom? == "oops") then "splat"
     elif any($f[]; (.symptom? // "") | startswith("eio")) then "eio"
     elif any($f[]; .symptom? == "copies") then "copies"
     elif any($f[]; .symptom? == "size" or (.size_seen? != .size_expected?)) then "size"

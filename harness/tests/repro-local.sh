@@ -664,8 +664,90 @@ main() {
 	unverifiable_anon "$mnt"
 	expect_pass "btrfs --nocow partial 1M first" "$BIN/dio-partial-write" --nocow "$mnt"
 	echo "# $n_retry cases retried once after a noisy 'write went buffered' on nodatasum"
+	link_repros "$mnt"
 	echo "$n_pass passed, $n_fail failed"
 	((n_fail == 0)) || exit 1
+}
+
+
+# ---- dio-uring-read-fault (ca93e44bfb5f) and dio-fsync-race (cd9253c23aed) --
+# This kernel has both fixes: the io_uring read over 2+ extents completes
+# whole for every fault shape, the write and fsync loops run to the end
+# without error; every bad input exits 2. The FAILs need a planted kernel
+# (configs/patches/6.1/, make check-kernels).
+
+# fsync_race_pass NAME ARGS...: exit 0, one PASS record in which both loops
+# made calls, the rerun line keeps --seconds.
+fsync_race_pass() {
+	local name=$1 rc=0 out rec
+	shift
+	: >"$JSON"
+	out=$("$@" --json "$JSON" 2>&1) || rc=$?
+	rec=$(tail -n 1 "$JSON")
+	if ((rc != 0)); then
+		not_ok "$name # exit $rc"
+		printf '%s\n' "$out" | sed 's/^/#   /' | tail -n 12
+	elif ! jq -e '.verdict == "PASS" and .writes > 0 and .fsyncs > 0 and
+		.write_errno == 0 and .fsync_errno == 0 and .symptom == null and
+		.size_seen == .size_expected and (.rerun | test("--seconds [0-9.]+ "))' >/dev/null <<<"$rec"; then
+		not_ok "$name # JSON record disagrees: $rec"
+	else
+		ok "$name ($(jq -r '"\(.writes) writes, \(.fsyncs) fsyncs"' <<<"$rec"))"
+	fi
+}
+
+# read_fault_pass NAME ARGS...: exit 0, the KTAP totals, and a PASS record:
+# the whole length read (res = size), no bad range, 2+ extents (precondition
+# met). (expect_pass asks for a direct write: this reproducer reads.)
+read_fault_pass() {
+	local name=$1 rc=0 out rec
+	shift
+	: >"$JSON"
+	out=$("$@" --json "$JSON" 2>&1) || rc=$?
+	rec=$(tail -n 1 "$JSON")
+	if ((rc != 0)); then
+		not_ok "$name # exit $rc"
+		printf '%s\n' "$out" | sed 's/^/#   /' | tail -n 12
+	elif ! jq -e '.verdict == "PASS" and .size_seen == .size_expected and
+		.res == .size_expected and .extents >= 2 and (.gaps | length) == 0 and
+		.symptom == null and .precondition.met == true and .residency_source != null and
+		(.rerun | test("--seed [0-9]+"))' >/dev/null <<<"$rec"; then
+		not_ok "$name # JSON record disagrees: $rec"
+	elif ! grep -q '^# Totals: pass:[1-9][0-9]* fail:0 xfail:0 xpass:0 skip:0 error:0$' <<<"$out"; then
+		not_ok "$name # KTAP totals line missing or wrong"
+	else
+		ok "$name"
+	fi
+}
+
+# link_repros MNT
+link_repros() {
+	local mnt=$1 rf=$BIN/dio-uring-read-fault fr=$BIN/dio-fsync-race page f
+	page=$(getconf PAGESIZE)
+	for f in first none all stride:2; do
+		read_fault_pass "read-fault 2 extents $f" "$rf" --fault "$f" "$mnt"
+	done
+	read_fault_pass "read-fault 32 extents first" "$rf" --size $((32 * page)) "$mnt"
+	read_fault_pass "read-fault 2 extents first, 3 iterations" "$rf" --iterations 3 "$mnt"
+	read_fault_pass "read-fault --nocow 2 extents first" "$rf" --nocow "$mnt"
+	fsync_race_pass "fsync-race 1 s (dsync)" "$fr" --seconds 1 "$mnt"
+	fsync_race_pass "fsync-race 1 s, --engine plain" "$fr" --seconds 1 --engine plain "$mnt"
+	fsync_race_pass "fsync-race --nocow 1 s (direct on every kernel)" "$fr" --seconds=1 --nocow "$mnt"
+	fsync_race_pass "fsync-race 2 pages at an offset, 2 iterations" \
+		"$fr" --seconds 0.5 --size $((2 * page)) --offset "$page" --iterations 2 "$mnt"
+	expect_exit 2 "bad: read-fault one page" "2 or more whole pages" "$rf" --size "$page" "$mnt"
+	expect_exit 2 "bad: read-fault offset" "the file starts at 0" "$rf" --offset "$page" "$mnt"
+	expect_exit 2 "bad: read-fault --qd" "unknown option --qd" "$rf" --qd 2 "$mnt"
+	expect_exit 2 "bad: read-fault pattern" "unknown fault pattern" "$rf" --fault sometimes "$mnt"
+	expect_exit 2 "bad: read-fault size not aligned" "DIO alignment" "$rf" --size 1000 "$mnt"
+	expect_exit 2 "bad: fsync-race --seconds 0" "--seconds" "$fr" --seconds 0 "$mnt"
+	expect_exit 2 "bad: fsync-race --seconds word" "--seconds" "$fr" --seconds x "$mnt"
+	expect_exit 2 "bad: fsync-race --seconds without value" "needs a value" "$fr" "$mnt" --seconds
+	expect_exit 2 "bad: fsync-race --buffer" "unknown option --buffer" "$fr" --buffer anon "$mnt"
+	expect_exit 2 "bad: fsync-race engine" "must be one of dsync|plain" "$fr" --engine psync "$mnt"
+	expect_exit 2 "bad: fsync-race size not aligned" "DIO alignment" "$fr" --size 1000 "$mnt"
+	expect_exit 0 "read-fault --describe" "" "$rf" --describe
+	expect_exit 0 "fsync-race --describe" "" "$fr" --describe
 }
 
 main "$@"
