@@ -2,11 +2,8 @@
 /*
  * dio-fsync-race - O_DIRECT writes and fsync racing on one file descriptor
  *
- * Fixes: cd9253c23aed ("btrfs: fix race between direct IO write and fsync when using same fd")
- * Introduced-by: 939b656bc8ab ("btrfs: fix corruption after buffer fault in during direct IO append write")
- * fstests: generic/364
- * Params: size offset engine hang_timeout
- * May-hang: yes
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * One O_DIRECT file descriptor, two threads: A writes --size bytes (default
  * one page) at --offset again and again, B calls fsync on the same fd, both
@@ -446,7 +443,16 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-fsync-race",
-		.describe = DG_DESCRIBE,
+		.summary = "O_DIRECT writes and fsync racing on one file descriptor",
+		.fixes = {
+			{ "cd9253c23aed",
+			  "btrfs: fix race between direct IO write and fsync when using same fd" },
+		},
+		.introduced_by = { "939b656bc8ab",
+				   "btrfs: fix corruption after buffer fault in during direct IO append write" },
+		.fstests = "generic/364",
+		.params = "size offset engine hang_timeout",
+		.may_hang = true,
 		.engines = "dsync|plain",
 		.run = run,
 	};

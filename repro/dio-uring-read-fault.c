@@ -3,11 +3,8 @@
  * dio-uring-read-fault - io_uring O_DIRECT read over several extents into a
  * partly resident buffer
  *
- * Fixes: ca93e44bfb5f ("btrfs: fallback to blocking mode when doing async dio over multiple extents")
- * Introduced-by: 51bd9563b678 ("btrfs: fix deadlock due to page faults during direct IO reads and writes")
- * fstests: generic/678
- * Params: size fault
- * May-hang: no
+ * Fixes, fstests, parameters, may-hang: the dg_repro table at the end of
+ * this file (--describe, --describe --json).
  *
  * The file gets one extent per page (--size / page size extents, default
  * 2): each page is written with O_DIRECT and fsynced on its own, last page
@@ -297,7 +294,16 @@ int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
 		.name = "dio-uring-read-fault",
-		.describe = DG_DESCRIBE,
+		.summary = "io_uring O_DIRECT read over several extents into a partly resident buffer",
+		.fixes = {
+			{ "ca93e44bfb5f",
+			  "btrfs: fallback to blocking mode when doing async dio over multiple extents" },
+		},
+		.introduced_by = { "51bd9563b678",
+				   "btrfs: fix deadlock due to page faults during direct IO reads and writes" },
+		.fstests = "generic/678",
+		.params = "size fault",
+		.may_hang = false,
 		.engines = NULL,
 		.run = run,
 	};

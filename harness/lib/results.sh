@@ -9,7 +9,7 @@
 
 # Kernel log lines that are a splat: the case is FAIL whatever its records
 # say, unless the sweep expects it (expect_splat). ERE, also for jq's test().
-readonly DG_SPLAT_RE='WARNING:|BUG:|Oops|KASAN|UBSAN|general protection|Kernel panic|INFO: task .* blocked for more than|possible .*deadlock|bad unlock balance|inconsistent lock state|csum failed'
+readonly DG_SPLAT_RE='WARNING:|BUG:|kernel BUG at|assertion failed|Oops|KASAN|UBSAN|general protection|Kernel panic|INFO: task .* blocked for more than|possible .*deadlock|bad unlock balance|inconsistent lock state|csum failed'
 
 # The scratch device's kernel name (loop2), when the caller knows it: kernel
 # lines naming another device are not the case's (results.jq: foreign).
