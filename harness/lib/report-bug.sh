@@ -206,15 +206,16 @@ rpt_standalone_case() {
 	fi
 }
 
-# rpt_min_text MINIMIZE_JSON: the minimized case, for the top of the report.
+# rpt_min_text MINIMIZE_JSON BUILD: the minimized case, for the top of the
+# report; BUILD: repro.c's build command (its "Build:" line).
 rpt_min_text() {
-	jq -r '"Minimized case (harness/minimize; the original case follows below)",
+	jq -r --arg build "$2" '"Minimized case (harness/minimize; the original case follows below)",
 	  "  command:  \(.result.rerun)",
 	  "  mount -o \(.result.mount); FAIL signature \(.signature); FAILed \(.result.fail) of \(.result.runs) runs"
 	    + " (rate >= \(.result.rate_lower * 100 | floor)% at \(.confidence * 100)% confidence)",
 	  "  smaller than the original in: \(.smaller_in | join(", "))",
 	  "  repro.c (in the bundle and next to this report) is this case as one C file:",
-	  "  cc -O2 -static -o repro repro.c && ./repro /mnt/scratch   (exit 1 = FAIL)",
+	  "  \($build) && ./repro /mnt/scratch   (exit 1 = FAIL)",
 	  "", "Original case", ""' "$1"
 }
 
@@ -235,19 +236,20 @@ rpt_standalone() {
 # rpt_bug DIR CASE KERNEL: write DIR/bug-report.txt and DIR/bug-report.tar.gz
 # (and DIR/repro.c).
 rpt_bug() {
-	local dir=$1 tmp line min=''
+	local dir=$1 tmp line min='' build
 	tmp=$(mktemp -d)
 	on_exit rm -rf "$tmp"
 	rpt_inputs "$dir" "$tmp"
 	line=$(rpt_pick "$tmp/results.jsonl" "$2" "$3")
 	min=$(rpt_minimized "$dir" "$line") || min=''
 	rpt_bug_text "$line" "$tmp/meta.json" "$dir" >"$tmp/bug-report.body"
+	rpt_standalone "$dir" "$tmp" "$line" "$min"
+	build=$(sed -n 's/^ \* Build: *//p' "$tmp/repro.c" 2>/dev/null | head -n 1)
 	{
 		head -n 2 "$tmp/bug-report.body"
-		[[ -z $min ]] || rpt_min_text "$min"
+		[[ -z $min ]] || rpt_min_text "$min" "${build:-cc -O2 -static -o repro repro.c}"
 		tail -n +3 "$tmp/bug-report.body"
 	} >"$tmp/bug-report.txt"
 	mv "$tmp/bug-report.txt" "$dir/bug-report.txt"
-	rpt_standalone "$dir" "$tmp" "$line" "$min"
 	rpt_bundle "$dir" "$tmp" "$line"
 }

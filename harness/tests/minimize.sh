@@ -9,6 +9,12 @@
 # on stock 6.1, booted by harness/run-standalone with no diogap binary in
 # the guest. Bad input (no FAIL, a PASS case, a FAIL that PASSes when
 # rerun) must exit 2 with a clear message.
+# The unstable-write family runs on Debian's kernel packages (no build):
+# its EIO FAIL on stock 6.1 (no 968f19c5b1b7) minimized in size, chunk and
+# iterations; its repro.c (libc + pthreads) FAILs there and PASSes on 6.12
+# (which has the fix).
+# Arguments: the parts to run (hole append hang uring bad_input unstable;
+# default all of them).
 # DIOGAP_TEST_KEEP=1 keeps the results (path printed).
 set -euo pipefail
 
@@ -73,7 +79,8 @@ setup() {
 	fi
 	on_exit rm -rf "$DIOGAP_SCRATCH"
 	on_exit kill_our_vms
-	make -s -C "$DIOGAP_ROOT" build >/dev/null
+	make -s -C "$DIOGAP_ROOT" reproducers >/dev/null
+	[[ $* == unstable ]] && return 0 # Debian's kernel packages only
 	STOCK=$(kernel) || die "building the stock 6.1 kernel failed"
 }
 
@@ -184,6 +191,73 @@ uring_template() {
 	standalone uring "$STOCK" defaults 0 stock-6.1
 }
 
+# The unstable-write family: a one-case sweep on a single-profile btrfs
+# with data checksums, on Debian's stock 6.1 (no fix) and 6.12 (the fix).
+DEB_61=linux-image-6.1.0-56-cloud-amd64
+DEB_612=linux-image-6.12.117+deb12-cloud-amd64
+SWEEP_UNSTABLE='name = min-unstable
+repro = dio-unstable-write
+size = 8M
+chunk = 1M
+iterations = 3
+timeout = 120
+image_size = 1G
+profile = single
+mount = defaults'
+
+# unstable: the chain for the eio signature: sweep, minimize (size, chunk,
+# iterations), report --bug, repro.c FAILs on 6.1 and PASSes on 6.12.
+unstable() {
+	local out=$T/unstable m c lines rc=0 t0 include_ok
+	printf '%s\n' "$SWEEP_UNSTABLE" >"$T/unstable.conf"
+	"$H/run-vm" --kernel "$DEB_61" --label deb-6.1 --sweep "$T/unstable.conf" --out "$out" \
+		>"$T/unstable.run.log" 2>&1 || rc=$?
+	check_eq "unstable: the sweep FAILs on $DEB_61" 1 "$rc"
+	# shellcheck disable=SC2016 # jq code
+	check "unstable: its FAIL case has signature eio" jq -se -L "$H/lib" \
+		'include "signature"; any(.[]; .verdict == "FAIL" and dg_signature == "eio")' "$out/results.jsonl"
+	t0=$SECONDS rc=0
+	"$H/minimize" "$out" >"$T/unstable.min.log" 2>&1 || rc=$?
+	check_eq "unstable: minimize exits 0 ($((SECONDS - t0))s)" 0 "$rc"
+	m=$out/minimize.json
+	[[ -s $m ]] || { not_ok "unstable: minimize.json written" "$(tail -n 3 "$T/unstable.min.log")"; return 0; }
+	grep '^minimize: step\|^minimize: minimized' "$T/unstable.min.log" | sed 's/^/#   /'
+	check_eq "unstable: same signature" eio "$(jq -r .result.signature "$m")"
+	check_eq "unstable: no larger in any dimension" "" "$(jq -r '.larger_in | join(",")' "$m")"
+	check "unstable: smaller in size or write calls ($(jq -r '.smaller_in | join(", ")' "$m"))" \
+		jq -e '.smaller_in | any(. == "size" or . == "write_calls")' "$m"
+	check "unstable: the result still FAILs, rate reported ($(jq -r '"\(.result.fail)/\(.result.runs)"' "$m"))" \
+		jq -e '.result.fail > 0 and .result.runs >= .result.fail and .result.rate_lower > 0' "$m"
+	rc=0
+	"$H/report" --bug "$out" >"$T/unstable.report.log" 2>&1 || rc=$?
+	check_eq "unstable: report --bug exits 0" 0 "$rc"
+	c=$out/repro.c
+	[[ -s $c ]] || { not_ok "unstable: repro.c written" "$(tail -n 3 "$T/unstable.report.log")"; return 0; }
+	lines=$(grep -c '' "$c")
+	echo "# unstable: repro.c has $lines lines"
+	check "unstable: repro.c is <= 210 lines" test "$lines" -le 210
+	include_ok='<(errno|fcntl|pthread|stdint|stdio|stdlib|string|unistd)\.h>'
+	check "unstable: repro.c uses libc and pthreads only" bash -c \
+		"! grep -E '^#include' '$c' | grep -vE '$include_ok'"
+	check "unstable: repro.c names kernel, fix 968f19c5b1b7 and build line" bash -c \
+		"grep -q 'Failed on: .*$(jq -r .kernel.release "$m")' '$c' &&
+		 grep -q 'Suspected missing fix: 968f19c5b1b7' '$c' && grep -q 'cc -O2 -static -pthread -o repro repro.c' '$c'"
+	check "unstable: the EIO message" grep -q 'read back: Input/output error (csum failed?)' "$c"
+	check "unstable: bug report gives the -pthread build line" grep -q 'cc -O2 -static -pthread' "$out/bug-report.txt"
+	mkdir -p "$T/unstable-draft"
+	tar -xzf "$out/bug-report.tar.gz" -C "$T/unstable-draft" --wildcards '*/fstests-draft/*'
+	check "unstable: fstests draft names generic/761 and the fix" bash -c \
+		"f=\$(find '$T/unstable-draft' -path '*fstests-draft/tests/generic/NNN' | head -n 1);
+		 grep -q 'generic/761' \$f && grep -q '_fixed_by_kernel_commit 968f19c5b1b7' \$f && grep -q DRAFT \$f"
+	if ! cc -O2 -static -pthread -Wall -Wextra -Werror -o "$T/unstable.bin" "$c" 2>"$T/unstable.cc.log"; then
+		not_ok "unstable: repro.c builds with cc -O2 -static -pthread -Wall -Wextra -Werror" "$(head -n 3 "$T/unstable.cc.log")"
+		return 0
+	fi
+	ok "unstable: repro.c builds with cc -O2 -static -pthread -Wall -Wextra -Werror"
+	standalone unstable "$DEB_61" defaults 1 deb-6.1
+	standalone unstable "$DEB_612" defaults 0 deb-6.12
+}
+
 # bad_input: exit 2 with a message, no VM for what needs none.
 bad_input() {
 	local src=$T/hole d rc msg
@@ -216,13 +290,21 @@ bad_input() {
 }
 
 main() {
-	local t0=$SECONDS
-	setup
-	family hole partial-dio-hole "$SWEEP_HOLE" hole
-	family append append-isize "$SWEEP_APPEND" size
-	family hang dio-fault-deadlock "$SWEEP_HANG" hang
-	uring_template
-	bad_input
+	local t0=$SECONDS part
+	local -a parts=("$@")
+	((${#parts[@]})) || parts=(hole append hang uring bad_input unstable)
+	setup "${parts[@]}"
+	for part in "${parts[@]}"; do
+		case "$part" in
+		hole) family hole partial-dio-hole "$SWEEP_HOLE" hole ;;
+		append) family append append-isize "$SWEEP_APPEND" size ;;
+		hang) family hang dio-fault-deadlock "$SWEEP_HANG" hang ;;
+		uring) uring_template ;;
+		bad_input) bad_input ;;
+		unstable) unstable ;;
+		*) die "unknown part: $part (hole append hang uring bad_input unstable)" ;;
+		esac
+	done
 	echo "# minimize suite: $((SECONDS - t0)) s"
 	t_done
 }

@@ -45,7 +45,7 @@ setup() {
 	ensure_pkgs jq gnuplot-nox chromium libxml2-utils
 	T=$(mktemp -d /var/tmp/diogap-t-report.XXXXXX)
 	[[ -n ${DIOGAP_TEST_KEEP:-} ]] || on_exit rm -rf "$T"
-	make -s -C "$DIOGAP_ROOT" build
+	make -s -C "$DIOGAP_ROOT" reproducers
 	# Another pair of kernels (any run-vm --kernel spec) can be given.
 	BAD=${DIOGAP_TEST_BAD_KERNEL:-}
 	STOCK=${DIOGAP_TEST_STOCK_KERNEL:-}
