@@ -27,8 +27,12 @@ setup() {
 	: >"$T/fake-bzImage"
 	git init -q "$T/tree"
 	git -C "$T/tree" -c user.name=t -c user.email=t@t commit -q --allow-empty -m base
-	mkdir -p "$T/lava"
+	mkdir -p "$T/lava" "$T/card"
 	echo '{"labels": ["k1"]}' >"$T/lava/export.json"
+	# one results line, enough for fix-card and minimize to start
+	echo '{"case": "c", "kernel": "k", "kernel_label": "local", "repro": "dio-partial-write",
+		"mount": "defaults", "params": {}, "verdict": "PASS", "gaps": [], "splats": [], "runs": []}' |
+		jq -c . >"$T/card/results.jsonl"
 }
 
 # shim CMD [MATCH]: a directory whose CMD fails (exit 1), always or only
@@ -107,6 +111,10 @@ test_entry_points() {
 	injected 2 mktemp bench-lava --kernel "$T/fake-bzImage"
 	injected 2 flock bench-bisect
 	injected 2 realpath bench-repro
+	injected 2 mktemp fix-card "$T/card"
+	injected 2 realpath minimize "$T/card"
+	injected 2 mktemp check-mutants predict-off-by-a-page
+	injected 2 realpath run-standalone --kernel "$T/fake-bzImage" --prog /bin/true
 }
 
 main() {
