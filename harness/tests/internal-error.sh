@@ -114,7 +114,7 @@ test_entry_points() {
 	injected 2 mktemp fix-card "$T/card"
 	injected 2 realpath minimize "$T/card"
 	injected 2 mktemp check-mutants predict-off-by-a-page
-	injected 2 realpath run-standalone --kernel "$T/fake-bzImage" --prog /bin/true
+	injected 2 realpath run-standalone --kernel "$T/fake-bzImage" --prog "$DIOGAP_BUILD/dg-case"
 }
 
 main() {
