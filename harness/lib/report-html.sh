@@ -181,6 +181,8 @@ rpt_html() {
 		echo '<h2 id="failures">Gap maps of the FAIL cases</h2>'
 		rpt_legend
 		rpt_jq -rs 'include "report"; html_failures' "$tmp/results.jsonl"
+		echo '<h2 id="reasons">SKIP and BROKEN by reason</h2>'
+		rpt_jq -rs 'include "report"; html_reasons' "$tmp/results.jsonl"
 		echo '<h2 id="broken">BROKEN cases and kernel splats</h2>'
 		rpt_jq -rs 'include "report"; html_broken' "$tmp/results.jsonl"
 		echo '<h2 id="cases">Cases by matrix cell</h2>'

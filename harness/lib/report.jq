@@ -252,3 +252,14 @@ def html_card:
         | "<li>\(.link | esc) on \(.kernel | esc): <b>\(.state | esc)</b>: \(.evidence | esc)</li>"]
        | join(""))
     + "</ul>";
+
+# SKIP and BROKEN cases grouped by reason (figures in a reason made N), so a
+# wall of SKIPs reads as the few reasons behind it.
+def html_reasons:
+  map(select(.verdict == "SKIP" or .verdict == "BROKEN"))
+  | if length == 0 then "<p>None.</p>" else
+    "<table class=\"matrix\"><tr><th>verdict</th><th>cases</th><th>reason</th><th>e.g.</th></tr>"
+    + ([group_by([.verdict, (.reason // "none" | gsub("\\b[0-9]+\\b"; "N"))])[]
+        | "<tr><td class=\"v-\(.[0].verdict)\">\(.[0].verdict)</td><td>\(length)</td><td>\(.[0].reason // "none" | gsub("\\b[0-9]+\\b"; "N") | esc)</td><td>\(.[0].case | esc)</td></tr>"]
+       | join(""))
+    + "</table>" end;

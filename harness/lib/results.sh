@@ -175,9 +175,18 @@ results_summary() {
 	"",
 	(map(select(.verdict == "FAIL")) | if length > 0 then "## FAIL\n" else empty end),
 	(.[] | select(.verdict == "FAIL") |
-	  "- **\(.case)** on \(.kernel): gaps \(.gaps | map("[\(.[0]), \(.[1])) \(.[2])") | join(", "))"
+	  "- **\(.case)** on \(.kernel): "
+	  + (if (.gaps | length) > 0 then "gaps \(.gaps | map("[\(.[0]), \(.[1])) \(.[2])") | join(", "))"
+	     else (.reason // "FAIL") end)
 	  + "\n  rerun: `\(.rerun // "n/a")`"),
 	"",
+	# every SKIP and BROKEN reason, grouped (figures in a reason made N)
+	(map(select(.verdict == "SKIP" or .verdict == "BROKEN"))
+	  | if length > 0 then "## SKIP and BROKEN by reason\n",
+	    "| verdict | cases | reason | e.g. |", "|---|---|---|---|",
+	    (group_by([.verdict, (.reason // "none" | gsub("\\b[0-9]+\\b"; "N"))])[]
+	     | "| \(.[0].verdict) | \(length) | \(.[0].reason // "none" | gsub("\\b[0-9]+\\b"; "N") | gsub("\\|"; "/")) | \(.[0].case) |"),
+	    "" else empty end),
 	(map(select(.verdict == "BROKEN")) | if length > 0 then "## BROKEN\n" else empty end),
 	(.[] | select(.verdict == "BROKEN") | "- \(.case) on \(.kernel_label): \(.reason // "unknown")"),
 	"",
