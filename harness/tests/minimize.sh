@@ -180,6 +180,7 @@ uring_template() {
 		return 0
 	fi
 	lines=$(grep -c '' "$T/uring.c")
+	check "uring: repro.c is <= 210 lines ($lines)" test "$lines" -le 210
 	check "uring: repro.c ($lines lines) uses liburing and names its build line" bash -c \
 		"grep -q '<liburing.h>' '$T/uring.c' && grep -q 'cc -O2 -static -o repro repro.c -luring' '$T/uring.c'"
 	if ! cc -O2 -static -Wall -Wextra -Werror -o "$T/uring.bin" "$T/uring.c" -luring 2>"$T/uring.cc.log"; then
