@@ -37,7 +37,11 @@ setup() {
 	mkdir -p "$MNT"
 	truncate -s 1G "$T/btrfs.img"
 	mkfs.btrfs -q -f "$T/btrfs.img" >/dev/null
-	mount -o loop "$T/btrfs.img" "$MNT"
+	# nodatasum and a direct-I/O loop device: on v6.15+ a checksummed
+	# file's O_DIRECT write is buffered (SKIP), and a buffered loop device
+	# makes a direct write look buffered (repro/lib/direct.c)
+	LOOP=$(losetup --find --show --direct-io=on "$T/btrfs.img")
+	mount -o nodatasum "$LOOP" "$MNT"
 	mkdir "$MNT/w"
 	# runs before scratch_release: a stuck writer must be freed first
 	on_exit fuse_stop
@@ -58,7 +62,7 @@ repro() {
 jfield() { head -n 1 "$1.json" 2>/dev/null | jq -r "$2" 2>/dev/null || true; }
 
 test_variants_pass() {
-	local eng off fault size nc rc v name n=0
+	local eng off fault size nc rc v why name n=0
 	for eng in psync uring "uring --async"; do
 		for off in 0 64K 1M; do
 			for fault in none first all stride:2; do
@@ -69,8 +73,16 @@ test_variants_pass() {
 						rc=$(repro "$T/v" --engine $eng --offset "$off" --fault "$fault" \
 							--size "$size" $nc --hang-timeout 20 "$MNT/w")
 						v=$(jfield "$T/v" .verdict)
+						why=$(jfield "$T/v" .diag)
 						if [[ $rc == 0 && $v == PASS ]]; then
 							ok "PASS on btrfs: $name"
+						elif [[ $rc == 4 && $v == SKIP && $fault != all &&
+							$why =~ ^precondition\ not\ met:\ ([0-9]+)/([0-9]+)\ pages\ resident &&
+							${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]]; then
+							# a read fault on the file's own mapping maps
+							# its neighbours too (fault-around): the partly
+							# resident shape never happened, and it says so
+							ok "PASS on btrfs: $name (SKIP: every page resident after the touches: $why)"
 						else
 							not_ok "PASS on btrfs: $name" "exit $rc, verdict '$v': $(tail -n 3 "$T/v.out" "$T/v.err" | tr '\n' ' ')"
 						fi

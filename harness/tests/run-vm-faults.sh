@@ -25,14 +25,16 @@ setup() {
 	make -s -C "$DIOGAP_ROOT"
 	vmk_resolve "$PKG" # fetches and unpacks the package once
 	SWEEP2=$(sweep two 20 'fault = first all')
-	SWEEP3=$(sweep three 20 'fault = first all none')
+	SWEEP3=$(sweep three 20 'fault = first all stride:4')
 }
 
-# sweep NAME TIMEOUT LINES...: a small sweep of dio-partial-write cases.
+# sweep NAME TIMEOUT LINES...: a small sweep of dio-partial-write cases, on
+# nodatasum: the 6.12 kernel writes checksummed files buffered (SKIP), and a
+# write whose first page is not resident goes buffered on nodatasum too.
 sweep() {
 	local f=$T/$1.conf
 	printf '%s\n' 'repro = dio-partial-write' 'size = 64K' 'buffer = memfd' \
-		'engine = psync' "timeout = $2" 'image_size = 256M' "${@:3}" >"$f"
+		'engine = psync' "timeout = $2" 'image_size = 256M' 'mount = nodatasum' "${@:3}" >"$f"
 	echo "$f"
 }
 
