@@ -14,13 +14,18 @@ def count($v): map(select(.verdict == $v)) | length;
 def first_reason: map(.reason // "" | select(. != ""))[0] // "";
 
 . as $all
+# notes of the expectation rules that judged the cases (check-kernels'
+# expectations.jsonl; --slurpfile exp, [] when there is none)
+| ($exp | map(select(.note != null) | {key: "\(.variant)|\(.case)", value: .note}) | from_entries) as $notes
 | ($all | map(.kernel_label) | unique) as $kernels
 | $chain[] as $l
 | $kernels[] as $k
 | [$all[] | select(.kernel_label == $k)
    | select($l.cases != "-" and (try link_sel($l.id) catch false))] as $cs
 | ($cs | map(select(dg_signature == $l.signature))) as $hit
-| {link: $l.id, fix: $l.fix, subject: $l.subject, kernel: $k, cases: ($cs | length)}
+| ([$cs[] | $notes["\($k)|\(.case)"] // empty] | unique | join("; ")) as $note
+| {link: $l.id, fix: $l.fix, subject: $l.subject, kernel: $k, cases: ($cs | length),
+   note: (if $note == "" then null else $note end)}
 | if $l.cases == "-" then .state = "unknown" | .evidence = "no reproducer in diogap yet"
   elif ($cs | length) == 0 then .state = "unknown" | .evidence = "not run (no case of the sweep exercises it)"
   elif ($hit | length) > 0 then
@@ -40,3 +45,4 @@ def first_reason: map(.reason // "" | select(. != ""))[0] // "";
       ] | join(", ")) + (($cs | map(select(.verdict != "PASS")) | first_reason) as $r
         | if $r != "" then "; e.g. \($r)" else "" end)
   end
+| if .note then .evidence += " (expected: \(.note))" else . end

@@ -30,7 +30,7 @@ def matches($c): split("=") as [$k, $v]
    elif $e == "HANG" then "FAIL" else $e end) as $want
 | ([($c.predicted // [])[] | pair]) as $p
 | ($c | signature) as $seen_sig
-| {variant: $variant, case: $c.case, repro: $c.repro, rule: ($rule.line // 0),
+| {variant: $variant, case: $c.case, repro: $c.repro, rule: ($rule.line // 0), note: ($rule.note // null),
    expect: ($rule.expect // "NONE"), want: ($want + (if $want == "FAIL" and $sig then ":" + $sig else "" end)),
    seen: ($c.verdict + (if $c.verdict == "FAIL" and $sig then ":" + $seen_sig else "" end)),
    reason: ($c.reason // ""),
@@ -56,6 +56,9 @@ expect_rules() {
 	awk -v f="$file" -v keys="$DG_MATCH_KEYS" '
 		BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) known[k[i]] = 1 }
 		/^[[:space:]]*(#|$)/ { next }
+		# a rule may end with "# note": shown on the fix card beside the cell
+		{ note = ""; if ((c = index($0, " #")) > 0) { note = substr($0, c + 2); sub(/^ +/, "", note)
+			$0 = substr($0, 1, c - 1) } }
 		NF != 4 { printf "%s:%d: want VARIANT REPRO MATCH EXPECT\n", f, NR > "/dev/stderr"; bad = 1; next }
 		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size|:eio|:copies|:hang|:splat)?)(\+splat)?$/ {
 			printf "%s:%d: unknown EXPECT %s\n", f, NR, $4 > "/dev/stderr"; bad = 1; next }
@@ -70,9 +73,10 @@ expect_rules() {
 					bad = 1; next }
 			}
 		}
-		{ printf "%s\t%s\t%s\t%s\t%d\n", $1, $2, $3, $4, NR }
+		{ printf "%s\t%s\t%s\t%s\t%d\t%s\n", $1, $2, $3, $4, NR, note }
 		END { exit bad }' "$file" |
-		jq -R 'split("\t") | {variant: .[0], repro: .[1], match: .[2], expect: .[3], line: (.[4] | tonumber)}' |
+		jq -R 'split("\t") | {variant: .[0], repro: .[1], match: .[2], expect: .[3], line: (.[4] | tonumber),
+			note: (.[5] // "" | if . == "" then null else . end)}' |
 		jq -s . || die "bad expectations file $file"
 }
 

@@ -76,6 +76,27 @@ test_states() {
 	check "fix-card.md lists the evidence" grep -q '^- partial-hole on bad: \*\*missing\*\*' "$T/run/fix-card.md"
 }
 
+# A check-kernels directory: the note of the rule that judged a case (a
+# verdicts.exp rule ending in "# note") is shown beside its cell.
+test_rule_notes() {
+	local exp=$T/rules.exp rules
+	mkdir -p "$T/ck"
+	cp "$T/run/results.jsonl" "$T/ck/"
+	printf '%s\n' 'bad  dio-unstable-read  *  FAIL:eio  # open upstream: no fix merged' \
+		'bad  *  *  ANY' >"$exp"
+	rules=$(bash -c '. "$1/harness/lib/common.sh"; . "$1/harness/lib/expect.sh"; expect_rules "$2"' \
+		_ "$DIOGAP_ROOT" "$exp")
+	check "a rule's trailing # note is read, the rule still is 4 words" jq -e \
+		'.[0].note == "open upstream: no fix merged" and .[0].expect == "FAIL:eio" and .[1].note == null' <<<"$rules"
+	bash -c '. "$1/harness/lib/common.sh"; . "$1/harness/lib/expect.sh"
+		expect_judge "$2" bad "$3"' _ "$DIOGAP_ROOT" "$rules" "$T/ck/results.jsonl" >"$T/ck/expectations.jsonl"
+	"$CARD" "$T/ck" >/dev/null 2>&1
+	check "the card shows the note beside the cell it judged" jqe "$T/ck/fix-card.jsonl" -s \
+		'any(.[]; .link == "unstable-read" and .kernel == "bad" and .note == "open upstream: no fix merged"
+		and (.evidence | endswith("(expected: open upstream: no fix merged)")))'
+	check "and nowhere else" jqe "$T/ck/fix-card.jsonl" -s 'map(select(.note != null)) | length == 1'
+}
+
 test_bad_input() {
 	local rc=0
 	printf '[x]\nfix = 0\nbogus = 1\n' >"$T/bad.conf"
@@ -90,6 +111,7 @@ test_bad_input() {
 main() {
 	setup
 	test_states
+	test_rule_notes
 	test_bad_input
 	t_done
 }
