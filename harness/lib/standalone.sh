@@ -193,10 +193,10 @@ sa_fstests_desc() {
 }
 
 # sa_fstests_upstream REPRO: the draft's line naming the upstream fstests
-# test(s) of the reproducer's fix (its "fstests:" header line), if any.
+# test(s) of the reproducer's fix (its metadata's fstests), if any.
 sa_fstests_upstream() {
 	local t
-	t=$(sed -n 's/^ \* fstests: *//p' "$DIOGAP_ROOT/repro/$1.c" 2>/dev/null | head -n 1)
+	t=$(repro_field "$1" fstests 2>/dev/null) || t=
 	[[ $t == generic/* || $t == btrfs/* ]] || return 0
 	echo "# Upstream fstests already tests this fix in $t: compare with it"
 	echo "# before submitting (this draft is the minimized case, in the same form)."
