@@ -63,6 +63,28 @@ need_root() {
 	[[ $EUID -eq 0 ]] || die "must run as root (loop devices, mounts, apt-get)"
 }
 
+# apt_get ARG...: apt-get that waits for another apt or dpkg (unattended
+# upgrades on a fresh machine, a second diogap run) instead of failing on
+# its lock: up to 15 min for dpkg's lock; "update" retries while the lists
+# lock is held.
+apt_get() {
+	local try out
+	if [[ $1 != update ]]; then
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 "$@"
+		return
+	fi
+	for try in $(seq 1 90); do
+		if out=$(apt-get -o DPkg::Lock::Timeout=900 "$@" 2>&1); then
+			return 0
+		fi
+		grep -q 'Could not get lock\|Unable to acquire\|Unable to lock' <<<"$out" || break
+		((try == 1)) && log "apt-get update: waiting for another apt to release its lock"
+		sleep 10
+	done
+	printf '%s\n' "$out" >&2
+	return 1
+}
+
 # ensure_pkgs PKG...: install the Debian packages that are missing.
 ensure_pkgs() {
 	local p missing=()
@@ -73,11 +95,10 @@ ensure_pkgs() {
 	((${#missing[@]} == 0)) && return 0
 	log "installing Debian packages: ${missing[*]}"
 	command -v apt-get >/dev/null || die "apt-get not found; install: ${missing[*]}"
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >&2; then
-		apt-get update -qq >&2 || die "apt-get update failed"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			"${missing[@]}" >&2 || die "apt-get install failed: ${missing[*]}"
+	if ! apt_get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+		apt_get update -qq >&2 || die "apt-get update failed"
+		apt_get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+			die "apt-get install failed: ${missing[*]}"
 	fi
 }
 
@@ -89,7 +110,7 @@ ensure_foreign_arch() {
 	dpkg --print-foreign-architectures | grep -qx -- "$1" && return 0
 	log "adding the Debian architecture $1 (dpkg --add-architecture $1; apt-get update)"
 	dpkg --add-architecture "$1" || die "dpkg --add-architecture $1 failed"
-	apt-get update -qq >&2 || die "apt-get update failed"
+	apt_get update -qq >&2 || die "apt-get update failed"
 }
 
 # Cleanup stack: on_exit CMD [ARG...] registers a command (its arguments

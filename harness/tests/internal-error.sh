@@ -117,8 +117,30 @@ test_entry_points() {
 	injected 2 realpath run-standalone --kernel "$T/fake-bzImage" --prog "$DIOGAP_BUILD/dg-case"
 }
 
+# Another apt holding dpkg's lock (unattended upgrades on a fresh machine,
+# a second diogap run) makes the install wait, not fail.
+test_apt_lock() {
+	local t0 rc=0 held=8
+	python3 -c 'import fcntl, sys, time
+f = open("/var/lib/dpkg/lock-frontend", "w")
+fcntl.lockf(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[1]))' "$held" >"$T/lock.out" &
+	on_exit kill $! 2>/dev/null
+	until grep -q locked "$T/lock.out" 2>/dev/null; do sleep 0.1; done
+	t0=$SECONDS
+	apt_get install -y -qq --no-install-recommends jq >"$T/apt.log" 2>&1 || rc=$?
+	check_eq "dpkg lock held by another process: apt_get install waits and succeeds" 0 "$rc"
+	if ((SECONDS - t0 >= held - 1)); then
+		ok "and it waited for the lock ($((SECONDS - t0)) s)"
+	else
+		not_ok "and it waited for the lock" "returned after $((SECONDS - t0)) s: $(tail -2 "$T/apt.log")"
+	fi
+}
+
 main() {
 	setup
+	test_apt_lock
 	test_run_local
 	test_entry_points
 	t_done
