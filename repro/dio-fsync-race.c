@@ -417,28 +417,6 @@ static char **take_seconds(int argc, char **argv, int *nargc)
 	return nargv;
 }
 
-/* No --size: one page, whatever the page size. */
-static char **default_size(int argc, char **argv, int *nargc)
-{
-	static char size[32];
-	char **nargv;
-	int i;
-
-	*nargc = argc;
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--size") || !strncmp(argv[i], "--size=", 7))
-			return argv;
-	nargv = dg_xmalloc((size_t)(argc + 3) * sizeof(*nargv));
-	snprintf(size, sizeof(size), "%ld", sysconf(_SC_PAGESIZE));
-	nargv[0] = argv[0];
-	nargv[1] = "--size";
-	nargv[2] = size;
-	for (i = 1; i < argc; i++)
-		nargv[i + 2] = argv[i];
-	*nargc = argc + 2;
-	return nargv;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
@@ -454,13 +432,13 @@ int main(int argc, char **argv)
 		.params = "size offset engine hang_timeout",
 		.may_hang = true,
 		.engines = "dsync|plain",
+		.default_pages = 1, /* no --size: one page, whatever the page size */
 		.run = run,
 	};
-	int n1, n2;
-	char **a1, **a2;
+	int nargc;
+	char **nargv;
 
 	dg_prog = rp.name;
-	a1 = take_seconds(argc, argv, &n1);
-	a2 = default_size(n1, a1, &n2);
-	return dg_main(&rp, n2, a2);
+	nargv = take_seconds(argc, argv, &nargc);
+	return dg_main(&rp, nargc, nargv);
 }

@@ -268,28 +268,6 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	return verdict(r, DG_PASS, NULL, extra, sizeof(extra), extents, res, 0);
 }
 
-/* No --size: 2 pages (2 extents), whatever the page size. */
-static char **default_size(int argc, char **argv, int *nargc)
-{
-	static char size[32];
-	char **nargv;
-	int i;
-
-	*nargc = argc;
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--size") || !strncmp(argv[i], "--size=", 7))
-			return argv;
-	nargv = dg_xmalloc((size_t)(argc + 3) * sizeof(*nargv));
-	snprintf(size, sizeof(size), "%ld", 2 * sysconf(_SC_PAGESIZE));
-	nargv[0] = argv[0];
-	nargv[1] = "--size";
-	nargv[2] = size;
-	for (i = 1; i < argc; i++)
-		nargv[i + 2] = argv[i];
-	*nargc = argc + 2;
-	return nargv;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
@@ -305,10 +283,9 @@ int main(int argc, char **argv)
 		.params = "size fault",
 		.may_hang = false,
 		.engines = NULL,
+		.default_pages = 2, /* no --size: 2 pages (2 extents), whatever the page size */
 		.run = run,
 	};
-	int nargc;
-	char **nargv = default_size(argc, argv, &nargc);
 
-	return dg_main(&rp, nargc, nargv);
+	return dg_main(&rp, argc, argv);
 }

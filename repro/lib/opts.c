@@ -547,7 +547,8 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
 {
 	memset(o, 0, sizeof(*o));
 	o->rp = rp;
-	o->size = 1 << 20;
+	o->size = rp->default_pages ?
+		(uint64_t)rp->default_pages * (uint64_t)sysconf(_SC_PAGESIZE) : 1 << 20;
 	o->fault = "first";
 	o->buf = DG_BUF_MEMFD;
 	o->qd = 1;
