@@ -70,6 +70,7 @@ struct dg_opts {
 	enum dg_buf_kind buf;  /* --buffer memfd|anon|file:PATH */
 	const char *buf_path;  /* PATH of file:PATH; NULL for "file" (in target) */
 	const char *engine;    /* --engine, reproducer-specific, may be NULL */
+	const char *layout;    /* --layout, the file's extents (rp->layouts), may be NULL */
 	unsigned qd;           /* --qd, io_uring writes in flight */
 	bool fixed_buffers;    /* --fixed-buffers */
 	bool async;            /* --async (IOSQE_ASYNC) */
@@ -400,6 +401,9 @@ struct dg_repro {
 	bool may_hang;         /* a kernel with the bug may never return */
 	const char *note;      /* one line more (e.g. "no fix merged upstream"), or NULL */
 	const char *engines;   /* "psync|pwritev", or NULL */
+	/* --layout values ("plain|compressed"), the first the default, or
+	 * NULL; the sweep key is `layout` (params) */
+	const char *layouts;
 	/* --size when none is given, in pages of the running kernel's page
 	 * size; 0: 1M */
 	unsigned default_pages;
