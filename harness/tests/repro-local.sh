@@ -70,6 +70,24 @@ patterns() {
 	echo "first none all stride:3 random:42:30 pages:0,$((np / 2))-$((np - 1))"
 }
 
+# retry_if_buffered NAME ARGS...: after a run of ARGS that left its exit
+# code and output in the caller's rc and out and its records in $JSON, a
+# SKIP "write went buffered" runs ARGS once more (rc, out and $JSON anew):
+# nr_dirtied/nr_written noise (other writers' writeback) can only make a
+# direct write look buffered.
+retry_if_buffered() {
+	local name=$1
+	shift
+	((rc == 0 || rc == DG_SKIP)) || return 0
+	jq -se 'any(.verdict == "SKIP" and (.diag | startswith("write went buffered (")))' \
+		"$JSON" >/dev/null || return 0
+	n_retry=$((n_retry + 1))
+	echo "# $name: retried once: $(grep -m1 '# SKIP' <<<"$out" | sed 's/.*(\(.*\))$/\1/')"
+	rc=0
+	: >"$JSON"
+	out=$("$@" --json "$JSON" 2>&1) || rc=$?
+}
+
 # expect_pass NAME ARGS...: the reproducer exits 0, says "ok" in KTAP, and
 # its JSON record says PASS with the sizes equal, the residency truth, the
 # write direct and the precondition met. With MODE=buffered (a checksummed
@@ -95,16 +113,7 @@ expect_pass() {
 		ok "$name (SKIP: first page not resident, the write went buffered)"
 		return
 	fi
-	if ((rc == 0 || rc == DG_SKIP)) && jq -se 'any(.verdict == "SKIP" and
-		(.diag | startswith("write went buffered (")))' "$JSON" >/dev/null; then
-		# nr_dirtied/nr_written noise (other writers' writeback) can only
-		# make a direct write look buffered: once more
-		n_retry=$((n_retry + 1))
-		echo "# $name: retried once: $(grep -m1 '# SKIP' <<<"$out" | sed 's/.*(\(.*\))$/\1/')"
-		rc=0
-		: >"$JSON"
-		out=$("$@" --json "$JSON" 2>&1) || rc=$?
-	fi
+	retry_if_buffered "$name" "$@"
 	if ((rc != 0)); then
 		not_ok "$name # exit $rc"
 		printf '%s\n' "$out" | sed 's/^/#   /' | tail -n 12
@@ -686,14 +695,7 @@ fsync_race_pass() {
 	shift
 	: >"$JSON"
 	out=$("$@" --json "$JSON" 2>&1) || rc=$?
-	if ((rc == DG_SKIP)) && jq -se 'any(.verdict == "SKIP" and
-		(.diag | startswith("write went buffered (")))' "$JSON" >/dev/null; then
-		n_retry=$((n_retry + 1))
-		echo "# $name: retried once: $(grep -m1 '# SKIP' <<<"$out" | sed 's/.*(\(.*\))$/\1/')"
-		rc=0
-		: >"$JSON"
-		out=$("$@" --json "$JSON" 2>&1) || rc=$?
-	fi
+	retry_if_buffered "$name" "$@"
 	rec=$(tail -n 1 "$JSON")
 	if ((rc != 0)); then
 		not_ok "$name # exit $rc"
