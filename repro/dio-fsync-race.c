@@ -8,7 +8,7 @@
  * One O_DIRECT file descriptor, two threads: A writes --size bytes (default
  * one page) at --offset again and again, B calls fsync on the same fd, both
  * for --seconds S (default 3; the reproducer's own option, kept in the
- * rerun line). On a kernel without the fix, B can take A's "skip the inode
+ * rerun line; the sweep key `seconds`). On a kernel without the fix, B can take A's "skip the inode
  * lock" flag (the file's private, pointing at A's stack) and log the inode
  * without holding its lock: with CONFIG_BTRFS_ASSERT=y that is "assertion
  * failed: inode_is_locked" and a kernel BUG; without it, a use of A's
@@ -33,7 +33,16 @@
  * on a wrong read-back. Other errors (ENOSPC...) are BROKEN.
  * On kernels with 968f19c5b1b7 (v6.15, 6.12.77) O_DIRECT writes to
  * checksummed files go buffered: --nocow (or a nodatasum mount) keeps them
- * direct, where the race is.
+ * direct, where the race is. Whether they did is measured before the race
+ * (record `direct`, the nr_dirtied/nr_written deltas of direct.c): the
+ * race's writes alone, plain pwrite of --size at --offset on the O_DIRECT
+ * fd until PROBE_PAGES pages are written, no fsync beside them (the
+ * fsyncs' log writeback, several metadata pages per call, would drown the
+ * measure), then the file is emptied again. A PASS whose probe went
+ * buffered is SKIP "write went buffered: ..." (dg_judge); a FAIL (oops,
+ * hang, EIO) stays FAIL. Host 6.18, loop device without direct I/O, 64
+ * writes of 4K: datasum mount +132 dirtied, +64 written back (buffered);
+ * nodatasum +64 dirtied (the loop file's page cache), +0 written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,6 +65,7 @@
 
 #define SECONDS_DEFAULT 3.0
 #define SECONDS_MAX 3600.0
+#define PROBE_PAGES 64 /* pages the direct probe writes (in --size writes) */
 
 static double opt_seconds = SECONDS_DEFAULT;
 
@@ -211,6 +221,38 @@ static int check_file(const struct dg_opts *o, int fd, const char *want,
 	return set(r, DG_PASS, NULL, extra, n, a, b);
 }
 
+/* Did the race's writes take the direct path? --size at --offset again and
+ * again, plain pwrite on an O_DIRECT fd, measured (direct.c); the file is
+ * empty again afterwards. 0, or dg_write_failed()'s verdict. */
+static int probe_direct(const struct dg_opts *o, const char *data, size_t page,
+			struct dg_result *r)
+{
+	size_t len = (size_t)o->size, n = (PROBE_PAGES * page + len - 1) / len, i, done;
+	int fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
+	char *src = dg_xbuffer(page, len);
+
+	memcpy(src, data, len);
+	dg_direct_begin(r);
+	for (i = 0; i < n; i++)
+		for (done = 0; done < len;) {
+			ssize_t w = pwrite(fd, src + done, len - done, (off_t)(o->offset + done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				free(src);
+				close(fd);
+				return dg_write_failed(w < 0 ? errno : EIO, o->offset + done, r);
+			}
+			done += (size_t)w;
+		}
+	dg_direct_end(r, (uint64_t)n * len, page, dg_dirty_per_page(fd));
+	CHECK_SYS(ftruncate(fd, 0)); /* the race starts from an empty file, as before */
+	free(src);
+	close(fd);
+	return 0;
+}
+
 /* What the race process shares with us (MAP_SHARED). */
 struct race {
 	atomic_bool stop;
@@ -304,6 +346,11 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		CHECK_SYS(truncate(o->file, 0));
 	data = dg_xbuffer(page, (size_t)o->size);
 	dg_pattern_fill(data, (size_t)o->size, o->offset, run_id, iteration);
+	v = probe_direct(o, data, page, r);
+	if (v) {
+		free(data);
+		return v;
+	}
 	rc = mmap(NULL, sizeof(*rc), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(rc != MAP_FAILED);
 	rc->a = (struct loop){ .what = "write", .fd = -1, .buf = data, .len = (size_t)o->size,
@@ -372,6 +419,7 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		v = check_file(o, fd, data, run_id, iteration, r, extra, sizeof(extra), &rc->a, &rc->b);
 		close(fd);
 	}
+	v = dg_judge(r); /* a PASS whose writes went buffered tests nothing: SKIP */
 	free(data);
 	munmap(rc, sizeof(*rc));
 	return v;
@@ -417,28 +465,6 @@ static char **take_seconds(int argc, char **argv, int *nargc)
 	return nargv;
 }
 
-/* No --size: one page, whatever the page size. */
-static char **default_size(int argc, char **argv, int *nargc)
-{
-	static char size[32];
-	char **nargv;
-	int i;
-
-	*nargc = argc;
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--size") || !strncmp(argv[i], "--size=", 7))
-			return argv;
-	nargv = dg_xmalloc((size_t)(argc + 3) * sizeof(*nargv));
-	snprintf(size, sizeof(size), "%ld", sysconf(_SC_PAGESIZE));
-	nargv[0] = argv[0];
-	nargv[1] = "--size";
-	nargv[2] = size;
-	for (i = 1; i < argc; i++)
-		nargv[i + 2] = argv[i];
-	*nargc = argc + 2;
-	return nargv;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct dg_repro rp = {
@@ -451,16 +477,16 @@ int main(int argc, char **argv)
 		.introduced_by = { "939b656bc8ab",
 				   "btrfs: fix corruption after buffer fault in during direct IO append write" },
 		.fstests = "generic/364",
-		.params = "size offset engine hang_timeout",
+		.params = "size offset engine hang_timeout seconds",
 		.may_hang = true,
 		.engines = "dsync|plain",
+		.default_pages = 1, /* no --size: one page, whatever the page size */
 		.run = run,
 	};
-	int n1, n2;
-	char **a1, **a2;
+	int nargc;
+	char **nargv;
 
 	dg_prog = rp.name;
-	a1 = take_seconds(argc, argv, &n1);
-	a2 = default_size(n1, a1, &n2);
-	return dg_main(&rp, n2, a2);
+	nargv = take_seconds(argc, argv, &nargc);
+	return dg_main(&rp, nargc, nargv);
 }

@@ -85,20 +85,14 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	r->size_expected = o->offset + o->size;
 	r->chunk_used = chunk;
 	fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
-	csum = dg_inode_datasum(fd);
-	datasum = csum < 0 ? o->datasum : csum ? "yes" : "no";
+	datasum = dg_file_datasum(o, fd, &csum);
 	if (strcmp(datasum, "yes")) {
-		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "precondition not met: the file has no data checksums (%s): nothing to verify a read against",
-			 csum < 0 ? "mount options" : "inode NODATASUM");
-		r->diag = r->diag_buf;
-		r->precondition = DG_NO;
-		snprintf(r->precondition_why, sizeof(r->precondition_why), "%s",
-			 r->diag_buf + strlen("precondition not met: "));
+		dg_precondition_skip(r, "the file has no data checksums (%s): nothing to verify a read against",
+				     csum < 0 ? "mount options" : "inode NODATASUM");
 		dg_sb_printf(&extra, "\"datasum_inode\":\"%s\"", datasum);
 		r->extra_json = extra.s;
 		close(fd);
-		return r->verdict = DG_SKIP;
+		return r->verdict;
 	}
 
 	want = dg_xmalloc(len);

@@ -752,24 +752,18 @@ static int run(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 	memset(&extra, 0, sizeof(extra));
 	r->size_expected = o->offset + o->size;
 	fd = CHECK_SYS(open(o->file, O_RDWR | O_DIRECT | O_CLOEXEC));
-	csum = dg_inode_datasum(fd);
-	datasum = csum < 0 ? o->datasum : csum ? "yes" : "no";
+	datasum = dg_file_datasum(o, fd, &csum);
 	copies_probe(fd, &cp);
 	if (want_copies && cp.why)
 		dg_usage_error("--copies: %s", cp.why);
 	if (strcmp(datasum, "yes") && cp.ncopies < 2) {
-		snprintf(r->diag_buf, sizeof(r->diag_buf),
-			 "precondition not met: no data checksums (inode %s) and %s",
-			 csum < 0 ? "unknown" : "NODATASUM", cp.why ? cp.why : "one copy");
-		r->diag = r->diag_buf;
-		r->precondition = DG_NO;
-		snprintf(r->precondition_why, sizeof(r->precondition_why), "%s",
-			 r->diag_buf + strlen("precondition not met: "));
+		dg_precondition_skip(r, "no data checksums (inode %s) and %s",
+				     csum < 0 ? "unknown" : "NODATASUM", cp.why ? cp.why : "one copy");
 		dg_sb_printf(&extra, "\"datasum_inode\":\"%s\",", datasum);
 		copies_json(&extra, &cp);
 		r->extra_json = extra.s;
 		close(fd);
-		return r->verdict = DG_SKIP;
+		return r->verdict;
 	}
 
 	data = dg_xbuffer(align, len);

@@ -46,7 +46,7 @@ def matches($c): split("=") as [$k, $v]
 # MATCH keys a case can have: the reproducer options the sweep's parameter
 # keys become (harness/lib/sweep.sh: fixed_buffers -> fixed-buffers), the
 # iterations, and the mount option set.
-readonly DG_MATCH_KEYS="size offset chunk fault buffer engine qd fixed-buffers async hang-timeout nocow iterations mount profile"
+readonly DG_MATCH_KEYS="size offset chunk fault buffer engine layout qd fixed-buffers async hang-timeout seconds nocow iterations mount profile"
 
 # expect_rules FILE: the rules as a JSON array; a malformed line, an unknown
 # EXPECT or a MATCH key no case can have (a misspelling would make the rule

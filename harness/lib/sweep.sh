@@ -7,7 +7,7 @@
 
 # Keys a sweep may set. Parameter keys become reproducer options; the rest
 # configure the run.
-readonly DG_PARAM_KEYS="size offset chunk fault buffer engine qd fixed_buffers async hang_timeout nocow"
+readonly DG_PARAM_KEYS="size offset chunk fault buffer engine layout qd fixed_buffers async hang_timeout seconds nocow"
 # Options every reproducer takes (repro/lib/opts.c), whatever its Params line.
 readonly DG_COMMON_PARAMS="nocow"
 readonly DG_RUN_KEYS="name repro iterations timeout mkfs mount image_size profile expect_splat"
@@ -60,6 +60,11 @@ sweep_check_value() {
 			[[ $v =~ ^[0-9]+[KMG]?$ ]] || die "$where: $key: '$v' is not a size (N, NK, NM, NG)" ;;
 		qd | iterations | timeout | hang_timeout)
 			[[ $v =~ ^[1-9][0-9]*$ ]] || die "$where: $key: '$v' is not a positive integer" ;;
+		seconds)
+			[[ $v =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ && ! $v =~ ^[0.]+$ ]] ||
+				die "$where: $key: '$v' is not a positive number of seconds" ;;
+		layout)
+			[[ $v =~ ^[a-z0-9]+$ ]] || die "$where: $key: '$v' is not a word" ;;
 		fixed_buffers | async | nocow)
 			[[ $v == 0 || $v == 1 ]] || die "$where: $key: '$v' is not 0 or 1" ;;
 		repro)
@@ -167,6 +172,7 @@ sweep_id_part() {
 	chunk) printf 'c%s' "$v" ;;
 	offset) printf 'o%s' "$v" ;;
 	hang_timeout) printf 'ht%s' "$v" ;;
+	seconds) printf '%ss' "$v" ;;
 	buffer) printf '%s' "${v%%:*}" ;;
 	*) printf '%s' "$v" ;;
 	esac | tr ':,' '-_'

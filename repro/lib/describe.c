@@ -64,6 +64,8 @@ static void describe_json(const struct dg_repro *rp)
 	words_json(&j, rp->params, ' ');
 	dg_sb_printf(&j, ",\"may_hang\":%s,\"engines\":", rp->may_hang ? "true" : "false");
 	words_json(&j, rp->engines, '|');
+	dg_sb_printf(&j, ",\"layouts\":");
+	words_json(&j, rp->layouts, '|');
 	dg_sb_printf(&j, ",\"note\":");
 	dg_sb_str(&j, rp->note);
 	dg_sb_printf(&j, "}\n");

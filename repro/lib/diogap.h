@@ -70,6 +70,7 @@ struct dg_opts {
 	enum dg_buf_kind buf;  /* --buffer memfd|anon|file:PATH */
 	const char *buf_path;  /* PATH of file:PATH; NULL for "file" (in target) */
 	const char *engine;    /* --engine, reproducer-specific, may be NULL */
+	const char *layout;    /* --layout, the file's extents (rp->layouts), may be NULL */
 	unsigned qd;           /* --qd, io_uring writes in flight */
 	bool fixed_buffers;    /* --fixed-buffers */
 	bool async;            /* --async (IOSQE_ASYNC) */
@@ -359,6 +360,11 @@ void dg_precondition(const struct dg_opts *o, const struct dg_buf *b,
  * the precondition was not met; a FAIL or BROKEN stays. Returns the
  * verdict (also in r->verdict). */
 int dg_judge(struct dg_result *r);
+/* The iteration is SKIP "precondition not met: WHY" (WHY from fmt): sets
+ * r's verdict, diag, precondition (DG_NO) and precondition_why; returns
+ * DG_SKIP. */
+int dg_precondition_skip(struct dg_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* anon buffers: the file ranges of pages never touched (zeros wanted,
  * zeros read) into r->unverifiable. */
 void dg_unverifiable(const struct dg_opts *o, const struct dg_buf *b,
@@ -395,6 +401,12 @@ struct dg_repro {
 	bool may_hang;         /* a kernel with the bug may never return */
 	const char *note;      /* one line more (e.g. "no fix merged upstream"), or NULL */
 	const char *engines;   /* "psync|pwritev", or NULL */
+	/* --layout values ("plain|compressed"), the first the default, or
+	 * NULL; the sweep key is `layout` (params) */
+	const char *layouts;
+	/* --size when none is given, in pages of the running kernel's page
+	 * size; 0: 1M */
+	unsigned default_pages;
 	/* Run one iteration: prepare, write, verify, fill r. Returns a verdict. */
 	int (*run)(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		   struct dg_result *r, struct dg_buf *b);
@@ -451,5 +463,9 @@ const char *dg_drop_cache(int fd, uint64_t off, uint64_t len);
  * cannot tell (BTRFS_IOC_TREE_SEARCH_V2 needs root). The mount options are
  * not enough: a file keeps what it was created with. */
 int dg_inode_datasum(int fd);
+/* The target file's data checksums, "yes" or "no", from its inode item
+ * (dg_inode_datasum), else o->datasum (the mount's); *csum gets
+ * dg_inode_datasum's answer (-1: the mount's was taken). */
+const char *dg_file_datasum(const struct dg_opts *o, int fd, int *csum);
 
 #endif

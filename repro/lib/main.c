@@ -58,9 +58,9 @@ static void human(char *out, size_t n, uint64_t v)
 		snprintf(out, n, "%" PRIu64, v);
 }
 
-/* KTAP test name: repro[.engine][.qdN][.fixed][.async].SIZE[.cCHUNK]
- * [.oOFFSET].FAULT.BUFFER[.nocow].iN, characters outside [A-Za-z0-9._-]
- * replaced by '_'. */
+/* KTAP test name: repro[.engine][.LAYOUT][.qdN][.fixed][.async].SIZE
+ * [.cCHUNK][.oOFFSET].FAULT.BUFFER[.nocow].iN (LAYOUT when not the first,
+ * the default), characters outside [A-Za-z0-9._-] replaced by '_'. */
 static void test_name(const struct dg_opts *o, unsigned it, char *out, size_t n)
 {
 	char t[64], *p;
@@ -69,6 +69,10 @@ static void test_name(const struct dg_opts *o, unsigned it, char *out, size_t n)
 	append(out, n, o->rp->name);
 	if (o->engine)
 		append(out, n, o->engine);
+	if (o->layout && o->rp->layouts &&
+	    (strcspn(o->rp->layouts, "|") != strlen(o->layout) ||
+	     strncmp(o->rp->layouts, o->layout, strlen(o->layout))))
+		append(out, n, o->layout);
 	if (dg_takes_param(o->rp, "qd")) {
 		snprintf(t, sizeof(t), "qd%u", o->qd);
 		append(out, n, t);

@@ -337,6 +337,8 @@ static void usage(const struct dg_repro *rp)
 		       "                      TARGET_DIR; PATH: a new file, or a directory)\n");
 	if (dg_takes_param(rp, "engine"))
 		printf("  --engine E          %s\n", rp->engines ? rp->engines : "");
+	if (dg_takes_param(rp, "layout"))
+		printf("  --layout L          %s\n", rp->layouts ? rp->layouts : "");
 	if (dg_takes_param(rp, "qd"))
 		printf("  --qd N              writes in flight\n");
 	if (dg_takes_param(rp, "fixed_buffers"))
@@ -373,6 +375,8 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 		ADD(" --buffer %s", dg_buf_arg(o, buf, sizeof(buf)));
 	if (o->engine)
 		ADD(" --engine %s", o->engine);
+	if (o->layout)
+		ADD(" --layout %s", o->layout);
 	if (dg_takes_param(o->rp, "qd"))
 		ADD(" --qd %u", o->qd);
 	if (o->fixed_buffers)
@@ -395,7 +399,7 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 enum {
 	OPT_SIZE = 256, OPT_OFFSET, OPT_CHUNK, OPT_FAULT, OPT_BUFFER, OPT_ENGINE, OPT_QD,
 	OPT_FIXED, OPT_ASYNC, OPT_HANG, OPT_ITER, OPT_SEED, OPT_JSON, OPT_KEEP, OPT_ANYFS,
-	OPT_NOCOW, OPT_OVERWRITE, OPT_DESCRIBE, OPT_HELP,
+	OPT_NOCOW, OPT_OVERWRITE, OPT_DESCRIBE, OPT_HELP, OPT_LAYOUT,
 };
 
 static const struct option longopts[] = {
@@ -405,6 +409,7 @@ static const struct option longopts[] = {
 	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "buffer", required_argument, NULL, OPT_BUFFER },
 	{ "engine", required_argument, NULL, OPT_ENGINE },
+	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "qd", required_argument, NULL, OPT_QD },
 	{ "fixed-buffers", no_argument, NULL, OPT_FIXED },
 	{ "async", no_argument, NULL, OPT_ASYNC },
@@ -488,6 +493,13 @@ static void parse_args(const struct dg_repro *rp, int argc, char **argv,
 					       rp->engines ? rp->engines : "(none)");
 			o->engine = optarg;
 			break;
+		case OPT_LAYOUT:
+			need_param(rp, "layout", "--layout");
+			if (!rp->layouts || !engine_ok(rp->layouts, optarg))
+				dg_usage_error("--layout '%s' must be one of %s", optarg,
+					       rp->layouts ? rp->layouts : "(none)");
+			o->layout = optarg;
+			break;
 		case OPT_QD:
 			need_param(rp, "qd", "--qd");
 			o->qd = uint_arg("--qd", optarg, 1, 4096);
@@ -547,7 +559,8 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
 {
 	memset(o, 0, sizeof(*o));
 	o->rp = rp;
-	o->size = 1 << 20;
+	o->size = rp->default_pages ?
+		(uint64_t)rp->default_pages * (uint64_t)sysconf(_SC_PAGESIZE) : 1 << 20;
 	o->fault = "first";
 	o->buf = DG_BUF_MEMFD;
 	o->qd = 1;
@@ -560,6 +573,13 @@ void dg_opts_parse(const struct dg_repro *rp, int argc, char **argv,
 		snprintf(first, sizeof(first), "%.*s",
 			 (int)strcspn(rp->engines, "|"), rp->engines);
 		o->engine = first;
+	}
+	if (!o->layout && rp->layouts && dg_takes_param(rp, "layout")) {
+		static char first[32];
+
+		snprintf(first, sizeof(first), "%.*s",
+			 (int)strcspn(rp->layouts, "|"), rp->layouts);
+		o->layout = first;
 	}
 	if (!o->seed_set) {
 		struct timespec ts;

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,22 @@ int dg_judge(struct dg_result *r)
 		return r->verdict = DG_SKIP;
 	}
 	return r->verdict;
+}
+
+int dg_precondition_skip(struct dg_result *r, const char *fmt, ...)
+{
+	static const char lead[] = "precondition not met: ";
+	va_list ap;
+
+	snprintf(r->diag_buf, sizeof(r->diag_buf), "%s", lead);
+	va_start(ap, fmt);
+	vsnprintf(r->diag_buf + strlen(lead), sizeof(r->diag_buf) - strlen(lead), fmt, ap);
+	va_end(ap);
+	r->diag = r->diag_buf;
+	r->precondition = DG_NO;
+	snprintf(r->precondition_why, sizeof(r->precondition_why), "%s",
+		 r->diag_buf + strlen(lead));
+	return r->verdict = DG_SKIP;
 }
 
 void dg_unverifiable(const struct dg_opts *o, const struct dg_buf *b,

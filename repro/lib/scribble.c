@@ -149,3 +149,9 @@ int dg_inode_datasum(int fd)
 	memcpy(&ii, q.buf + sizeof(sh), sizeof(ii));
 	return le64toh(ii.flags) & INODE_NODATASUM ? 0 : 1;
 }
+
+const char *dg_file_datasum(const struct dg_opts *o, int fd, int *csum)
+{
+	*csum = dg_inode_datasum(fd);
+	return *csum < 0 ? o->datasum : *csum ? "yes" : "no";
+}
