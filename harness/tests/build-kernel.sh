@@ -52,8 +52,19 @@ marker_patch() {
 # lacks PATTERN PATH...: no file under PATH contains PATTERN.
 lacks() { [[ -e $2 ]] && ! grep -rqa -- "$1" "${@:2}"; }
 
-# unlocked LOCKFILE: nobody holds the slot lock any more.
-unlocked() { flock -n "$1" true; }
+# unlocked LOCKFILE TAG: the slot lock is free, or whoever holds it is not
+# of the run tagged TAG (its environment): another build of the same source
+# (a second checkout's tests, a user's) may hold it meanwhile.
+unlocked() {
+	local fd pid
+	flock -n "$1" true && return 0
+	while read -r fd; do
+		pid=${fd#/proc/}
+		pid=${pid%%/*}
+		tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "DIOGAP_TEST_TAG=$2" && return 1
+	done < <(find /proc/[0-9]*/fd -lname "$1" 2>/dev/null)
+	return 0
+}
 
 # no_proc_in DIR: no process has its working directory in DIR (make and
 # the compilers of an O= build run in the build directory).
@@ -188,7 +199,8 @@ test_broken_build() {
 test_term_mid_build() {
 	local p=$T/term.patch pid rc=0 i logf odir lock
 	marker_patch "$p" fs/btrfs/props.c "diogap-T-$NONCE"
-	"$BK" --source "$SRC" --config "$FRAG" --patch "$p" >/dev/null 2>"$T/term.err" &
+	DIOGAP_TEST_TAG=term-$NONCE "$BK" --source "$SRC" --config "$FRAG" --patch "$p" \
+		>/dev/null 2>"$T/term.err" &
 	pid=$!
 	for ((i = 0; i < 600; i++)); do
 		grep -q 'make -j' "$T/term.err" && break
@@ -204,7 +216,7 @@ test_term_mid_build() {
 	check "... the patch was taken out again" \
 		lacks "diogap-T-$NONCE" "$(tree_of "$logf")/fs/btrfs/props.c"
 	lock=$DIOGAP_CACHE/locks/$(basename "$(dirname "$(tree_of "$logf")")").lock
-	check "... the source's lock is free" unlocked "$lock"
+	check "... the source's lock is free (of this run)" unlocked "$lock" "term-$NONCE"
 }
 
 ALL_TESTS=(usage_errors cache_hit patch_does_not_apply option_cannot_come_out broken_build
