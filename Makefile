@@ -194,9 +194,9 @@ check-lava: reproducers
 	harness/tests/lava.sh
 
 # Figures, not assertions.
-BENCHES := repro vm kernel detect bisect lava
+BENCHES := repro vm kernel detect bisect lava arm64
 bench: $(addprefix bench-,$(BENCHES))
-.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava
+.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava bench-arm64
 bench-vm: reproducers
 	harness/bench-vm
 bench-kernel:
@@ -207,6 +207,10 @@ bench-bisect: reproducers
 	harness/bench-bisect
 bench-lava: reproducers
 	harness/bench-lava
+# arm64 with 64 KiB pages next to x86_64: build time, boot-to-first-verdict,
+# the default sweep (harness/bench-arm64 --cold for a cold cross build).
+bench-arm64: reproducers
+	harness/bench-arm64
 
 help:
 	@echo "make            build the reproducers into $(BUILD)/"
