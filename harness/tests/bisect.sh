@@ -273,10 +273,26 @@ guests_are_arm64_64k() {
 # x86_64 with 4 KiB pages, or the arm64 Images refused by run-vm.
 test_arm64() {
 	local stock hole rc=0 out=$T/vf-arm64 step=$T/step-arm64 kimg
+	export DIOGAP_BISECT_STEPS=$T/steps-arm64.jsonl
+	bs_series bisect-test-bug bug
+	bs_git checkout -q "${BS_SHAS[BS_PLANT]}"
+	"$STEP" --tree "$BS_TREE" --arch arm64 --page-size 64K --rate 1 --out "$step" "${CASE[@]}" \
+		>"$T/step-arm64.out" 2>&1 || rc=$?
+	bs_git checkout -q "$BS_BRANCH"
+	unset DIOGAP_BISECT_STEPS
+	check_eq "bisect-step --arch arm64 --page-size 64K on the planted commit: 1 (bad)" 1 "$rc"
+	sed -n 's/^bisect-step: /# /p' "$T/step-arm64.out"
+	((rc == 1)) || tail -n 5 "$T/step-arm64.out" | sed 's/^/# /'
+	kimg=$(jq -r '.kernel' "$T/steps-arm64.jsonl" 2>/dev/null | tail -n 1)
+	check "... its kernel is an arm64 Image ($kimg)" is_arm64_image "$kimg"
+	check "... built with 64K pages (build-kernel's meta.json)" \
+		jq -e '.arch == "arm64" and .page_size == 65536' "${kimg%/*}/meta.json"
+	check "... its guest said arm64 and 65536" guests_are_arm64_64k "$step"
 	if ! stock=$(arm64_kernel) || ! hole=$(arm64_kernel partial-dio-hole.patch); then
 		not_ok "arm64: 64K kernels built" "see $T/kernels.log"
 		return 0
 	fi
+	rc=0
 	"$VALIDATE" --arch arm64 --kernel "$hole" --kernel "$stock" --runs 5 --out "$out" "${CASE[@]}" \
 		>"$T/vf-arm64.out" 2>"$T/vf-arm64.err" || rc=$?
 	check_eq "validate-fix --arch arm64 hole -> stock (64K pages): exit 0" 0 "$rc"
@@ -288,22 +304,6 @@ test_arm64() {
 	check "... A's hole is the first 64 KiB page: [0,65536) zeros" \
 		jq -se 'map(select(.verdict == "FAIL")) | length > 0 and all(.gaps[0][0:2] == [0, 65536])' \
 		"$out"/A/boot-*/results.jsonl
-	rc=0
-	export DIOGAP_BISECT_STEPS=$T/steps-arm64.jsonl
-	bs_series bisect-test-bug bug
-	bs_git checkout -q "${BS_SHAS[BS_PLANT]}"
-	"$STEP" --tree "$BS_TREE" --arch arm64 --page-size 64K --rate 1 --out "$step" "${CASE[@]}" \
-		>"$T/step-arm64.out" 2>&1 || rc=$?
-	bs_git checkout -q "$BS_BRANCH"
-	unset DIOGAP_BISECT_STEPS
-	check_eq "bisect-step --arch arm64 --page-size 64K on the planted commit: 1 (bad)" 1 "$rc"
-	sed -n 's/^bisect-step: /# /p' "$T/step-arm64.out"
-	kimg=$(jq -r '.kernel' "$T/steps-arm64.jsonl" 2>/dev/null | tail -n 1)
-	check "... its kernel is an arm64 Image ($kimg)" is_arm64_image "$kimg"
-	check "... built with 64K pages (build-kernel's meta.json)" \
-		jq -e '.arch == "arm64" and .page_size == 65536' "${kimg%/*}/meta.json"
-	check "... its guest said arm64 and 65536" guests_are_arm64_64k "$step"
-	((rc == 1)) || tail -n 5 "$T/step-arm64.out" | sed 's/^/# /'
 }
 
 main() {
