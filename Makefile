@@ -167,6 +167,12 @@ check-hang: reproducers
 check-kernels: reproducers
 	harness/check-kernels
 
+# The opt-in variants of kernels.conf (arm64 with 64 KiB pages, subpage
+# btrfs): not in CHECK_SUITES, a cold cross build is too slow for it.
+.PHONY: check-kernels-arm64
+check-kernels-arm64: reproducers arm64
+	harness/check-kernels --optin
+
 .PHONY: check-minimize
 # harness/minimize and report --bug's standalone repro.c on the known-bad
 # kernels (run-vm, run-standalone).
@@ -194,9 +200,9 @@ check-lava: reproducers
 	harness/tests/lava.sh
 
 # Figures, not assertions.
-BENCHES := repro vm kernel detect bisect lava
+BENCHES := repro vm kernel detect bisect lava arm64
 bench: $(addprefix bench-,$(BENCHES))
-.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava
+.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava bench-arm64
 bench-vm: reproducers
 	harness/bench-vm
 bench-kernel:
@@ -207,6 +213,10 @@ bench-bisect: reproducers
 	harness/bench-bisect
 bench-lava: reproducers
 	harness/bench-lava
+# arm64 with 64 KiB pages next to x86_64: build time, boot-to-first-verdict,
+# the default sweep (harness/bench-arm64 --cold for a cold cross build).
+bench-arm64: reproducers
+	harness/bench-arm64
 
 help:
 	@echo "make            build the reproducers into $(BUILD)/"
@@ -214,4 +224,5 @@ help:
 	@echo "make run        default sweep on the running kernel (SWEEP=file to change)"
 	@echo "make check      every test suite: $(CHECK_SUITES)"
 	@echo "make check-X    one suite, X in: $(CHECK_SUITES)"
+	@echo "make check-kernels-arm64  the opt-in arm64 64K-page kernel variants"
 	@echo "make bench      benchmarks (figures, not assertions)"

@@ -9,6 +9,10 @@
 # replaced, so repeats happen inside one boot and cost no extra boot.
 
 BC_REPRO='' BC_ARGS='' BC_SWEEP='' BC_MOUNT='' BC_TIMEOUT='' BC_IMAGE_SIZE=''
+# Where the case runs: the guest's architecture and (arm64) page size, for
+# harness/build-kernel (--arch, --page-size) and harness/run-vm (--arch).
+BC_ARCH=x86_64 BC_PAGE_SIZE=''
+BC_KERNEL_ARGS=()
 
 bc_usage() {
 	cat <<EOF
@@ -19,6 +23,9 @@ case (one of):
   --mount OPTS        mount options for --repro (default: defaults)
   --timeout S         per case timeout for --repro (default 120)
   --image-size SIZE   btrfs image size for --repro (default 256M)
+guest:
+  --arch A            x86_64 (default) or arm64: build-kernel and run-vm's --arch
+  --page-size P       arm64 only: 4K (default), 16K or 64K, for build-kernel
 EOF
 }
 
@@ -31,6 +38,8 @@ bc_opt() {
 	--mount) BC_MOUNT=$2 ;;
 	--timeout) BC_TIMEOUT=$2 ;;
 	--image-size) BC_IMAGE_SIZE=$2 ;;
+	--arch) BC_ARCH=$2 ;;
+	--page-size) BC_PAGE_SIZE=$2 ;;
 	*) return 1 ;;
 	esac
 }
@@ -44,6 +53,8 @@ bc_forward() {
 	[[ -z $BC_MOUNT ]] || BC_FWD+=(--mount "$BC_MOUNT")
 	[[ -z $BC_TIMEOUT ]] || BC_FWD+=(--timeout "$BC_TIMEOUT")
 	[[ -z $BC_IMAGE_SIZE ]] || BC_FWD+=(--image-size "$BC_IMAGE_SIZE")
+	[[ $BC_ARCH == x86_64 ]] || BC_FWD+=(--arch "$BC_ARCH")
+	[[ -z $BC_PAGE_SIZE ]] || BC_FWD+=(--page-size "$BC_PAGE_SIZE")
 	return 0
 }
 
@@ -56,8 +67,25 @@ bc_describe() {
 	fi
 }
 
+# bc_check_guest: a known architecture (BC_ARCH made x86_64 or arm64) and a
+# page size only where it can be chosen; BC_KERNEL_ARGS for build-kernel.
+bc_check_guest() {
+	case $BC_ARCH in
+	x86_64 | amd64) BC_ARCH=x86_64 ;;
+	arm64 | aarch64) BC_ARCH=arm64 ;;
+	*) die "--arch $BC_ARCH: x86_64 or arm64" ;;
+	esac
+	if [[ -n $BC_PAGE_SIZE ]]; then
+		[[ $BC_ARCH == arm64 ]] || die "--page-size needs --arch arm64 (x86_64 has 4K pages only)"
+		[[ $BC_PAGE_SIZE =~ ^(4|16|64)K$ ]] || die "--page-size $BC_PAGE_SIZE: 4K, 16K or 64K"
+	fi
+	BC_KERNEL_ARGS=(--arch "$BC_ARCH")
+	[[ -z $BC_PAGE_SIZE ]] || BC_KERNEL_ARGS+=(--page-size "$BC_PAGE_SIZE")
+}
+
 # bc_check: exactly one kind of case, and a reproducer that exists.
 bc_check() {
+	bc_check_guest
 	if [[ -n $BC_SWEEP ]]; then
 		[[ -z $BC_REPRO && -z $BC_ARGS ]] || die "give --sweep or --repro/--args, not both"
 		[[ -f $BC_SWEEP && -r $BC_SWEEP ]] || die "no such sweep file: $BC_SWEEP"
@@ -123,7 +151,7 @@ bc_write_sweep() {
 bc_run_vm() {
 	local t0=$SECONDS
 	BC_VM_RC=0
-	"$DIOGAP_ROOT/harness/run-vm" --kernel "$1" --sweep "$2" --out "$3" \
+	"$DIOGAP_ROOT/harness/run-vm" --arch "$BC_ARCH" --kernel "$1" --sweep "$2" --out "$3" \
 		>"$3.log" 2>&1 || BC_VM_RC=$?
 	BC_VM_S=$((SECONDS - t0))
 }

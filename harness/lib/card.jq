@@ -1,7 +1,9 @@
 # card.jq: the fix card. Input: results.jsonl lines (slurped); --argjson
 # chain: the links of configs/chain.conf (harness/fix-card). Output: one
 # object per link x kernel:
-#   {link, fix, subject, kernel, state, cases, evidence}
+#   {link, fix, subject, kernel, kernel_name, arch, page_size, state, cases, evidence}
+# kernel is the kernel's label, kernel_name what people see (kernel-name.jq:
+# the label with the guest's architecture and page size).
 # state: fixed (no case of the link FAILed or BROKE and at least one PASSed: a
 # PASS is only given when its precondition happened; SKIPped cases did not
 # test the link and are named in the evidence), missing (FAILed with the link's signature),
@@ -20,11 +22,13 @@ def first_reason: map(.reason // "" | select(. != ""))[0] // "";
 | ($all | map(.kernel_label) | unique) as $kernels
 | $chain[] as $l
 | $kernels[] as $k
+| ($all | map(select(.kernel_label == $k)) | .[0]) as $k0
 | [$all[] | select(.kernel_label == $k)
    | select($l.cases != "-" and (try link_sel($l.id) catch false))] as $cs
 | ($cs | map(select(dg_signature == $l.signature))) as $hit
 | ([$cs[] | $notes["\($k)|\(.case)"] // empty] | unique | join("; ")) as $note
-| {link: $l.id, fix: $l.fix, subject: $l.subject, kernel: $k, cases: ($cs | length),
+| {link: $l.id, fix: $l.fix, subject: $l.subject, kernel: $k, kernel_name: ($k0 | kernel_name),
+   arch: $k0.arch, page_size: $k0.page_size, cases: ($cs | length),
    note: (if $note == "" then null else $note end)}
 | if $l.cases == "-" then .state = "unknown" | .evidence = "no reproducer in diogap yet"
   elif ($cs | length) == 0 then .state = "unknown" | .evidence = "not run (no case of the sweep exercises it)"

@@ -12,6 +12,9 @@
 #                measurement in bytes)
 # The job relies on `device_type: qemu` and `context: arch` only: the
 # console, -no-reboot and the guest's command line travel in image_arg.
+# arm64 jobs (lava_set_arch arm64) say `arch: arm64`, for which LAVA's qemu
+# device type runs qemu-system-aarch64 -machine virt, and ask for the virt
+# machine and the "max" CPU in the context too (every granule: 4K, 16K, 64K).
 
 # The result group comes from a lookahead: "SKIP", "ERROR" or "TIMEOUT"
 # after " # " when the line has that directive, else "ok" / "not ok". The
@@ -23,7 +26,15 @@
 readonly LAVA_ID_RE='[A-Za-z0-9._-]+'
 readonly LAVA_RESULT_RE="\\n(?=(?:(?:not ok|ok) [0-9]+ $LAVA_ID_RE # )?(?P<result>SKIP|ERROR|TIMEOUT|not ok|ok) )(?:not ok|ok) [0-9]+ (?P<test_case_id>$LAVA_ID_RE)(?=(?: # [^\\r\\n]*)?\\r*\\n)"
 readonly LAVA_GAP_RE="\\n# gap (?P<test_case_id>$LAVA_ID_RE) (?P<result>fail) (?P<measurement>[0-9]+) (?P<units>bytes)(?=\\r*\\n)"
-readonly LAVA_APPEND='console=ttyS0,115200 panic=-1 quiet loglevel=1 printk.devkmsg=on rdinit=/diogap/lava-init'
+LAVA_ARCH=x86_64
+LAVA_APPEND='console=ttyS0,115200 panic=-1 quiet loglevel=1 printk.devkmsg=on rdinit=/diogap/lava-init'
+
+# lava_set_arch ARCH: the jobs' architecture (x86_64 or arm64) and the
+# guest's console (virt's PL011 is ttyAMA0).
+lava_set_arch() {
+	LAVA_ARCH=$1
+	[[ $1 != arm64 ]] || LAVA_APPEND=${LAVA_APPEND/console=ttyS0,115200/console=ttyAMA0,115200}
+}
 
 # lava_yq STRING: STRING as a YAML single-quoted scalar.
 lava_yq() {
@@ -74,7 +85,8 @@ lava_job() {
 		printf 'timeouts:\n  job: {seconds: %d}\n  action: {seconds: %d}\n' \
 			"$LAVA_T_JOB" "$LAVA_T_TEST"
 		printf '  connection: {seconds: %d}\n' "$LAVA_T_CONN"
-		printf 'context:\n  arch: x86_64\n'
+		printf 'context:\n  arch: %s\n' "$LAVA_ARCH"
+		[[ $LAVA_ARCH != arm64 ]] || printf '  machine: virt\n  cpu: max\n'
 		printf 'metadata:\n'
 		jq -r 'to_entries[] | "  \(.key): \(.value | tostring | @json)"' <<<"$meta"
 		printf 'actions:\n- deploy:\n    to: tmpfs\n    timeout: {seconds: %d}\n    images:\n' \

@@ -175,7 +175,9 @@ rpt_html() {
 		echo '(PASS and FAIL cases only); queue depth <i>sync</i> is the reproducers without io_uring.</p>'
 		while IFS= read -r label; do
 			n=$((n + 1))
-			printf '<h3>%s</h3>\n' "$(jq -rn --arg t "$label" '$t | @html')"
+			# shellcheck disable=SC2016 # jq code, not shell
+			printf '<h3>%s</h3>\n' "$(rpt_jq -rs --arg k "$label" 'include "kernel-name"; kernel_names[$k] | @html' \
+				"$tmp/results.jsonl")"
 			rpt_heatmap "$tmp/results.jsonl" "$label" "$n" "$tmp"
 		done < <(jq -r .kernel_label "$tmp/results.jsonl" | awk '!seen[$0]++')
 		echo '<h2 id="failures">Gap maps of the FAIL cases</h2>'

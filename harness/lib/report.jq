@@ -1,6 +1,9 @@
 # jq library for harness/report: reads results.jsonl lines (harness/lib/results.sh)
 # and writes HTML fragments. Loaded with `jq -L harness/lib 'include "report"; ...'`.
 # Everything that comes from results goes through esc (HTML-escaped).
+# Kernels are keyed by their label; people see kernel_name (kernel-name.jq):
+# the label with the guest's architecture and page size.
+include "kernel-name";
 
 def esc: if . == null then "" else tostring | @html end;
 
@@ -78,7 +81,7 @@ def html_summary($meta):
     + ([verdicts[] | "<th>\(.)</th>"] | join("")) + "<th>splats</th></tr>",
     ($ks[] as $k | ($all | map(select(.kernel_label == $k))) as $c | ($c | counts) as $n
      | ($meta.kernels[$k].kernel // {}) as $kk
-     | "<tr data-kernel=\"\($k | esc)\"><td>\($k | esc)</td><td>\($c[0].kernel | esc)</td>"
+     | "<tr data-kernel=\"\($k | esc)\"><td>\($c[0] | kernel_name | esc)</td><td>\($c[0].kernel | esc)</td>"
        + "<td class=\"from\">\(if $kk.built then "\($kk.built.source) + \($kk.built.patches | if length > 0 then join(" + ") else "no patch" end)"
            else $kk.origin // $meta.top.mode // "-" end | esc)</td><td>\($c | length)</td>"
        + ([verdicts[] as $v | "<td class=\"\(if ($n[$v] // 0) > 0 then "v-" + $v else "" end)\">\($n[$v] // 0)</td>"] | join(""))
@@ -87,9 +90,9 @@ def html_summary($meta):
 
 # The verdict matrix: one row per reproducer x fault pattern, one column per kernel.
 def html_matrix:
-  indexed as $all | ($all | kernels) as $ks | ($all | rows) as $rs
+  indexed as $all | ($all | kernels) as $ks | ($all | rows) as $rs | ($all | kernel_names) as $kn
   | "<table class=\"matrix\" id=\"matrix\"><tr><th>reproducer</th><th>fault</th>"
-    + ([$ks[] | "<th>\(esc)</th>"] | join("")) + "</tr>",
+    + ([$ks[] | "<th data-kernel=\"\(esc)\">\($kn[.] | esc)</th>"] | join("")) + "</tr>",
     ($rs | to_entries[] | .key as $ri | .value as $r
      | "<tr><td>\($r.repro | esc)</td><td>\($r.fault | esc)</td>"
        + ([$ks | to_entries[] | .key as $ki | .value as $k
@@ -111,12 +114,12 @@ def case_link: "<a href=\"#case-\(.i)\">\(.case | esc)</a>";
 
 # The case list behind every matrix cell.
 def html_cells:
-  indexed as $all | ($all | kernels) as $ks | ($all | rows) as $rs
+  indexed as $all | ($all | kernels) as $ks | ($all | rows) as $rs | ($all | kernel_names) as $kn
   | $rs | to_entries[] | .key as $ri | .value as $r
   | $ks | to_entries[] | .key as $ki | .value as $k
   | ($all | map(select(.kernel_label == $k and .repro == $r.repro and fault_of == $r.fault))) as $c
   | select($c | length > 0)
-  | "<section class=\"cases\" id=\"\(cell_id($ki; $ri))\"><h3>\($k | esc) · \($r.repro | esc) · fault \($r.fault | esc)</h3>"
+  | "<section class=\"cases\" id=\"\(cell_id($ki; $ri))\"><h3>\($kn[$k] | esc) · \($r.repro | esc) · fault \($r.fault | esc)</h3>"
     + "<table><tr><th>case</th><th>verdict</th><th>mount</th><th>time</th><th>reason / gaps</th></tr>"
     + ([$c[] | "<tr id=\"case-\(.i)\" class=\"case\" data-verdict=\"\(.verdict | esc)\"><td>\(.case | esc)</td>"
         + "<td class=\"v-\(.verdict | esc)\">\(.verdict | esc)</td><td>\(.mount | esc)</td><td>\(.elapsed_ms | ms)</td><td>"
@@ -161,7 +164,7 @@ def gap_svg($r):
 # A failing case: its gap map(s), gap list, rerun command.
 def html_failure:
   "<div class=\"gapmap\" id=\"gap-\(.i)\" data-case=\"\(.case | esc)\" data-kernel=\"\(.kernel_label | esc)\">"
-  + "<h3><a href=\"#case-\(.i)\">\(.case | esc)</a> on \(.kernel_label | esc) (\(.kernel | esc))</h3>"
+  + "<h3><a href=\"#case-\(.i)\">\(.case | esc)</a> on \(kernel_name | esc) (\(.kernel | esc))</h3>"
   + (((.runs // []) | map(select(type == "object" and .verdict? == "FAIL"))) as $fr
      | if ($fr | length) > 0 then
          [$fr[] | "<div class=\"run\">iteration \(.iteration // "?" | esc): size expected "
@@ -200,15 +203,15 @@ def kv_rows: [kv([]) | "<tr><td>\(.k | esc)</td><td><pre>\(.v | esc)</pre></td><
 # Timings per kernel; $meta = {top: meta.json, kernels: {label: meta.json}}
 # (run-vm's per-kernel meta has boot_ms, first_verdict_ms, wall_ms).
 def html_timings($meta):
-  indexed as $all | ($all | kernels) as $ks
+  indexed as $all | ($all | kernels) as $ks | ($all | kernel_names) as $kn
   | "<table class=\"timings\"><tr><th>kernel</th><th>boot</th><th>first verdict</th><th>whole VM</th>"
     + "<th>cases</th><th>sum of cases</th><th>mean</th><th>slowest case</th></tr>",
     ($ks[] as $k | ($all | map(select(.kernel_label == $k))) as $c
      | ($c | map(.elapsed_ms // 0)) as $t | ($meta.kernels[$k] // {}) as $km
-     | "<tr data-kernel=\"\($k | esc)\"><td>\($k | esc)</td><td>\($km.boot_ms | ms)</td><td>\($km.first_verdict_ms | ms)</td>"
+     | "<tr data-kernel=\"\($k | esc)\"><td>\($kn[$k] | esc)</td><td>\($km.boot_ms | ms)</td><td>\($km.first_verdict_ms | ms)</td>"
        + "<td>\($km.wall_ms | ms)</td><td>\($c | length)</td><td>\($t | add | ms)</td><td>\($t | add / length | floor | ms)</td>"
        + "<td>\($c | max_by(.elapsed_ms // 0) | "\(case_link) \(.elapsed_ms | ms)")</td></tr>"),
-    "</table><h3>Per case</h3><table class=\"percase\"><tr><th>case</th>" + ([$ks[] | "<th>\(esc)</th>"] | join("")) + "</tr>",
+    "</table><h3>Per case</h3><table class=\"percase\"><tr><th>case</th>" + ([$ks[] | "<th>\($kn[.] | esc)</th>"] | join("")) + "</tr>",
     ($all | group_by(.case) | sort_by(.[0].i)[] as $g
      | "<tr><td>\($g[0].case | esc)</td>" + ([$ks[] as $k | ($g | map(select(.kernel_label == $k)) | .[0]) as $c
          | if $c then "<td class=\"v-\($c.verdict | esc)\"><a href=\"#case-\($c.i)\">\($c.elapsed_ms | ms)</a></td>" else "<td>-</td>" end] | join(""))
@@ -237,10 +240,11 @@ def card_class: {"fixed": "PASS", "missing": "FAIL", "open upstream": "FAIL",
   "not seen": "SKIP", "unknown": "BROKEN"}[.] // "BROKEN";
 def html_card:
   (map(.kernel) | unique) as $ks
+  | (reduce .[] as $c ({}; .[$c.kernel] = ($c.kernel_name // $c.kernel))) as $kn
   | (reduce .[].link as $x ([]; if index([$x]) then . else . + [$x] end)) as $links
   | . as $all
   | "<table class=\"matrix\"><tr><th>link</th><th>fix</th>"
-    + ($ks | map("<th>\(esc)</th>") | join("")) + "</tr>"
+    + ($ks | map("<th data-kernel=\"\(esc)\">\($kn[.] | esc)</th>") | join("")) + "</tr>"
     + ([$links[] as $l | [$all[] | select(.link == $l)] as $row
         | "<tr><td>\($l | esc)</td><td><code>\($row[0].fix | esc)</code> \($row[0].subject | esc)</td>"
           + ([$ks[] as $k | $row[] | select(.kernel == $k)
@@ -249,7 +253,7 @@ def html_card:
           + "</tr>"] | join(""))
     + "</table><ul>"
     + ([.[] | select(.state != "unknown" or (.evidence | test("^not run|^no reproducer") | not))
-        | "<li>\(.link | esc) on \(.kernel | esc): <b>\(.state | esc)</b>: \(.evidence | esc)</li>"]
+        | "<li>\(.link | esc) on \(.kernel_name // .kernel | esc): <b>\(.state | esc)</b>: \(.evidence | esc)</li>"]
        | join(""))
     + "</ul>";
 

@@ -60,8 +60,9 @@ vmi_set_arch() {
 
 vmi_busybox_deb() {
 	local f
+	# no match leaves the pattern itself: not a file, and not an error
 	for f in "$1"/busybox-static_*_arm64.deb; do
-		[[ -f $f ]] && echo "$f"
+		if [[ -f $f ]]; then echo "$f"; fi
 	done | sort -V | tail -n 1
 }
 

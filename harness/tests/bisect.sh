@@ -5,7 +5,12 @@
 # harness/lib/bisect-series.sh): the partial-dio-hole patch planted at a
 # known commit, a commit that does not build, a revert. Every step is an
 # incremental build and a TCG boot running dio-partial-write (1 MiB, fault
-# first). Ends with "N passed, N failed".
+# first). arm64 (part arm64): validate-fix and one bisect-step with
+# --arch arm64 --page-size 64K, whose kernels must be arm64 Images and whose
+# guests must say arm64 and 65536. Ends with "N passed, N failed".
+#
+#   harness/tests/bisect.sh [PART...]   parts: stats refusals bug fixed codes
+#                                       interrupt validate arm64 (default: all)
 set -euo pipefail
 
 # shellcheck source=harness/lib/common.sh
@@ -240,15 +245,85 @@ test_validate_fix() {
 	check "... A does not show the bug" grep -q 'A does not show the bug' "$T/vf-none.out"
 }
 
+# arm64_kernel [PATCH]: the minimal 6.1 kernel for arm64 with 64 KiB pages.
+arm64_kernel() {
+	kernel --arch arm64 --page-size 64K ${1:+--patch "$DIOGAP_ROOT/configs/patches/6.1/$1"}
+}
+
+# is_arm64_image FILE: an arm64 Image ("ARM\x64" at offset 56 of its header).
+is_arm64_image() {
+	[[ $(od -An -c -j 56 -N 4 "$1" 2>/dev/null | tr -d ' ') == 'ARMd' ]]
+}
+
+# guests_are_arm64_64k DIR...: every run-vm meta.json under DIR says arm64, and every
+# result record there says arm64 and a 65536-byte page.
+guests_are_arm64_64k() {
+	local m n=0
+	while IFS= read -r m; do
+		n=$((n + 1))
+		jq -e '.arch == "arm64"' "$m" >/dev/null || return 1
+	done < <(find "$@" -name meta.json -path '*/boot-*' -o -name meta.json -path '*-deadlock*')
+	((n > 0)) || return 1
+	find "$@" -name results.jsonl -exec cat {} + |
+		jq -se 'length > 0 and all(.arch == "arm64" and .page_size == 65536)' >/dev/null
+}
+
+# --arch arm64 through validate-fix (run-vm) and bisect-step (build-kernel
+# and run-vm): were it ignored, the kernels would be bzImages, the guests
+# x86_64 with 4 KiB pages, or the arm64 Images refused by run-vm.
+test_arm64() {
+	local stock hole rc=0 out=$T/vf-arm64 step=$T/step-arm64 kimg
+	export DIOGAP_BISECT_STEPS=$T/steps-arm64.jsonl
+	bs_series bisect-test-bug bug
+	bs_git checkout -q "${BS_SHAS[BS_PLANT]}"
+	"$STEP" --tree "$BS_TREE" --arch arm64 --page-size 64K --rate 1 --out "$step" "${CASE[@]}" \
+		>"$T/step-arm64.out" 2>&1 || rc=$?
+	bs_git checkout -q "$BS_BRANCH"
+	unset DIOGAP_BISECT_STEPS
+	check_eq "bisect-step --arch arm64 --page-size 64K on the planted commit: 1 (bad)" 1 "$rc"
+	sed -n 's/^bisect-step: /# /p' "$T/step-arm64.out"
+	((rc == 1)) || tail -n 5 "$T/step-arm64.out" | sed 's/^/# /'
+	kimg=$(jq -r '.kernel' "$T/steps-arm64.jsonl" 2>/dev/null | tail -n 1)
+	check "... its kernel is an arm64 Image ($kimg)" is_arm64_image "$kimg"
+	check "... built with 64K pages (build-kernel's meta.json)" \
+		jq -e '.arch == "arm64" and .page_size == 65536' "${kimg%/*}/meta.json"
+	check "... its guest said arm64 and 65536" guests_are_arm64_64k "$step"
+	if ! stock=$(arm64_kernel) || ! hole=$(arm64_kernel partial-dio-hole.patch); then
+		not_ok "arm64: 64K kernels built" "see $T/kernels.log"
+		return 0
+	fi
+	rc=0
+	"$VALIDATE" --arch arm64 --kernel "$hole" --kernel "$stock" --runs 5 --out "$out" "${CASE[@]}" \
+		>"$T/vf-arm64.out" 2>"$T/vf-arm64.err" || rc=$?
+	check_eq "validate-fix --arch arm64 hole -> stock (64K pages): exit 0" 0 "$rc"
+	grep '^B ' "$T/vf-arm64.out" | sed 's/^/# /'
+	check "... B fixes it: 0 FAIL on B, some on A" \
+		grep -Eq '^B fixes it: 0/([0-9]+) FAIL on B vs [1-9][0-9]*/\1 on A' "$T/vf-arm64.out"
+	check "... every boot's meta.json says arm64, every record arm64 and page_size 65536" \
+		guests_are_arm64_64k "$out/A" "$out/B" "$out/B-deadlock"
+	check "... A's hole is the first 64 KiB page: [0,65536) zeros" \
+		jq -se 'map(select(.verdict == "FAIL")) | length > 0 and all(.gaps[0][0:2] == [0, 65536])' \
+		"$out"/A/boot-*/results.jsonl
+}
+
 main() {
+	local part
+	local -a parts=("$@")
+	((${#parts[@]})) || parts=(stats refusals bug fixed codes interrupt validate arm64)
 	setup
-	test_stats
-	test_refusals
-	test_bisect_bug
-	test_bisect_fixed
-	test_step_codes
-	test_interrupt
-	test_validate_fix
+	for part in "${parts[@]}"; do
+		case $part in
+		stats) test_stats ;;
+		refusals) test_refusals ;;
+		bug) test_bisect_bug ;;
+		fixed) test_bisect_fixed ;;
+		codes) test_step_codes ;;
+		interrupt) test_interrupt ;;
+		validate) test_validate_fix ;;
+		arm64) test_arm64 ;;
+		*) die "unknown part: $part (stats refusals bug fixed codes interrupt validate arm64)" ;;
+		esac
+	done
 	t_done
 }
 

@@ -108,10 +108,32 @@ test_bad_input() {
 	check_eq "no results.jsonl: exit 2" 2 "$rc"
 }
 
+# The kernels' names: label, architecture and page size when the records
+# carry them (run-vm, run-lava), the bare label when they do not.
+test_arch_labels() {
+	local hole='{"verdict": "FAIL", "symptom": "data", "gaps": [[0, 65536, "zero"]], "size_seen": 1048576, "size_expected": 1048576}'
+	mkdir -p "$T/arch"
+	{
+		case_line hole-64k dio-partial-write FAIL defaults "$hole" "zeros" |
+			jq -c '. + {arch: "arm64", page_size: 65536}'
+		case_line stock dio-partial-write PASS defaults | jq -c '. + {arch: "x86_64", page_size: 4096}'
+	} >"$T/arch/results.jsonl"
+	"$CARD" "$T/arch" >"$T/arch.out" 2>&1 || true
+	check "card header: label, arch and page size of each kernel" \
+		grep -qxF '| link | fix | hole-64k (arm64, 64K pages) | stock (x86_64, 4K pages) |' "$T/arch/fix-card.md"
+	check "evidence lines name the kernel so too" \
+		grep -qF -- '- partial-hole on hole-64k (arm64, 64K pages): **missing**' "$T/arch/fix-card.md"
+	check "fix-card.jsonl: kernel is the label, kernel_name, arch and page_size beside it" \
+		jqe "$T/arch/fix-card.jsonl" -s 'map(select(.kernel == "hole-64k")) | length > 0 and
+			all(.kernel_name == "hole-64k (arm64, 64K pages)" and .arch == "arm64" and .page_size == 65536)'
+	check "records without arch: the bare label" grep -qxF '| link | fix | bad | good |' "$T/run/fix-card.md"
+}
+
 main() {
 	setup
 	test_states
 	test_rule_notes
+	test_arch_labels
 	test_bad_input
 	t_done
 }

@@ -4,9 +4,14 @@
 # lines, then LAVA runs on a stock and a partial-DIO-bad minimal 6.1 kernel:
 # LAVA says pass for every stock case and fail for the bad kernel's hole
 # cases, the gap ranges reach LAVA, and the converted results.jsonl has
-# run-vm's verdicts for the same kernels and sweep, case by case.
+# run-vm's verdicts for the same kernels and sweep, case by case. Part
+# arm64: export-lava --arch arm64 on the 64 KiB-page stock and
+# partial-DIO-bad kernels (arm64 Images, arm64 initramfs, jobs with arch:
+# arm64 for LAVA's qemu device type), the same schema checks, and a LAVA run
+# of them on configs/lava/qemu-tcg-arm64.yaml.
 #
-#   harness/tests/lava.sh        (LAVA_TEST_SWEEP=FILE to use another sweep)
+#   harness/tests/lava.sh [x86_64] [arm64]   (default both; LAVA_TEST_SWEEP=FILE
+#                                             to use another sweep)
 set -euo pipefail
 
 # shellcheck source=harness/lib/common.sh
@@ -64,6 +69,12 @@ test_malformed() {
 # validate JOB: lava-run --validate on our device.
 validate() {
 	lava-run --validate --job-id 1 --output-dir "$T/validate" --device "$DEVICE" "$1" \
+		>"$T/validate.log" 2>&1
+}
+
+# validate_on DEVICE JOB: lava-run --validate on DEVICE.
+validate_on() {
+	lava-run --validate --job-id 1 --output-dir "$T/validate" --device "$1" "$2" \
 		>"$T/validate.log" 2>&1
 }
 
@@ -223,14 +234,85 @@ test_same_as_run_vm() {
 	done
 }
 
-main() {
-	setup
+# is_arm64_image FILE: an arm64 Image ("ARM\x64" at offset 56 of its header).
+is_arm64_image() {
+	[[ $(od -An -c -j 56 -N 4 "$1" 2>/dev/null | tr -d ' ') == 'ARMd' ]]
+}
+
+# initrd_machine INITRD FILE: the ELF machine of FILE in the initramfs's
+# first archive (busybox and the reproducers).
+initrd_machine() {
+	local x=$T/initrd-x
+	rm -rf "$x" && mkdir -p "$x"
+	(cd "$x" && zcat "$1" | cpio -id --quiet "$2" 2>/dev/null) || true
+	readelf -h "$x/$2" 2>/dev/null | sed -n 's/^ *Machine: *//p'
+}
+
+# LAVA jobs for arm64 guests with 64 KiB pages: were --arch ignored,
+# export-lava would refuse the arm64 Images (exit 2) or write x86_64 jobs.
+test_arm64() {
+	local stock bad rc=0 d=$T/lava-arm64 job dir n id hole=0 bad_ok=0 stock_ok=0
+	local -a labels
+	if ! stock=$("$H/build-kernel" --arch arm64 --page-size 64K 2>>"$T/build.log") ||
+		! bad=$("$H/build-kernel" --arch arm64 --page-size 64K \
+			--patch "$DIOGAP_ROOT/configs/patches/6.1/partial-dio-hole.patch" 2>>"$T/build.log"); then
+		not_ok "arm64: build the 64K stock and partial-DIO-bad kernels" "$(tail -n 5 "$T/build.log")"
+		return 0
+	fi
+	"$H/export-lava" --arch arm64 --kernel "$stock" --kernel "$bad" --sweep "$SWEEP" --out "$d" \
+		>"$T/export-arm64.out" 2>"$T/export-arm64.log" || rc=$?
+	check_eq "arm64: export-lava --arch arm64 exits 0" 0 "$rc"
+	((rc == 0)) || { tail -n 3 "$T/export-arm64.log" | sed 's/^/# /'; return 0; }
+	check "arm64: export.json says arm64" jq -e '.arch == "arm64"' "$d/export.json"
+	mapfile -t labels < <(jq -r '.labels[]' "$d/export.json")
+	for dir in "${labels[@]}"; do
+		job=$d/$dir/job.yaml
+		check "arm64 $dir: job context arch: arm64, machine virt, cpu max" \
+			/usr/bin/python3 -c 'import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))["context"]
+sys.exit(0 if c == {"arch": "arm64", "machine": "virt", "cpu": "max"} else 1)' "$job"
+		check "arm64 $dir: the job deploys the Image" \
+			grep -q "url: 'file://$d/$dir/Image'" "$job"
+		check "arm64 $dir: ... console ttyAMA0" grep -q 'console=ttyAMA0' "$job"
+		check "arm64 $dir: the kernel shipped is an arm64 Image" is_arm64_image "$d/$dir/Image"
+		check_eq "arm64 $dir: the initramfs's busybox is AArch64" AArch64 \
+			"$(initrd_machine "$d/$dir/initrd.cpio.gz" bin/busybox)"
+		check_eq "arm64 $dir: ... and its reproducers" AArch64 \
+			"$(initrd_machine "$d/$dir/initrd.cpio.gz" diogap/bin/dio-partial-write)"
+		check "arm64 $dir: lava-run --validate on the arm64 qemu device" \
+			validate_on "$DIOGAP_ROOT/configs/lava/qemu-tcg-arm64.yaml" "$job"
+		check "arm64 $dir: LAVA's strict job schema" strict "$job"
+		check "arm64 $dir: the x86_64 device refuses it (arch not available)" \
+			not validate_on "$DEVICE" "$job"
+	done
+	rc=0
+	"$H/run-lava" "$d" >"$T/run-lava-arm64.out" 2>"$T/run-lava-arm64.log" || rc=$?
+	check_eq "arm64: run-lava exits 1 (the bad kernel FAILs)" 1 "$rc"
+	check "arm64: run-lava used the arm64 device" \
+		jq -e '.lava_device | endswith("qemu-tcg-arm64.yaml")' "$d/meta.json"
+	n=$(grep -c . "$d/cases.tsv")
+	L=$d
+	while IFS=$'\t' read -r id _; do
+		[[ $(lava_result "${labels[0]}" "$id") == pass ]] && stock_ok=$((stock_ok + 1))
+		[[ $id == dio-partial-write.*.first.* || $id == dio-uring-write.*.first.* ]] || continue
+		hole=$((hole + 1))
+		[[ $(lava_result "${labels[1]}" "$id") == fail ]] && bad_ok=$((bad_ok + 1))
+	done <"$d/cases.tsv"
+	check_eq "arm64: LAVA says pass for every stock case" "$n" "$stock_ok"
+	check "arm64: the sweep has hole cases ($hole)" test "$hole" -gt 0
+	check_eq "arm64: LAVA says fail for every hole case on the bad kernel" "$hole" "$bad_ok"
+	check "arm64: every converted record says arm64 and page_size 65536" \
+		jq -se 'length > 0 and all(.arch == "arm64" and .page_size == 65536)' "$d/results.jsonl"
+}
+
+not() { ! "$@"; }
+
+test_x86_64() {
 	STOCK=$(kernel) BAD=$(kernel partial-dio-hole.patch)
 	L=$T/lava
 	if [[ ! -f $STOCK || ! -f $BAD ]]; then
 		not_ok "build the stock and partial-DIO-bad kernels" "$(tail -n 5 "$T/build.log")"
-		t_done
-		return
+		return 0
 	fi
 	test_malformed
 	test_export
@@ -239,6 +321,20 @@ main() {
 	test_same_as_run_vm
 	test_disagreement
 	test_no_btrfs
+}
+
+main() {
+	local part
+	local -a parts=("$@")
+	((${#parts[@]})) || parts=(x86_64 arm64)
+	setup
+	for part in "${parts[@]}"; do
+		case $part in
+		x86_64) test_x86_64 ;;
+		arm64) test_arm64 ;;
+		*) die "unknown part: $part (x86_64 arm64)" ;;
+		esac
+	done
 	t_done
 }
 

@@ -5,6 +5,8 @@
 # PASS, FAIL, BROKEN and SKIP cases; and run-local on the running kernel.
 # report.html is opened in headless Chromium and checked from the dumped DOM.
 # DIOGAP_TEST_BAD_KERNEL / DIOGAP_TEST_STOCK_KERNEL: another pair of kernels.
+# Arguments: the parts to run (real html bug rerun escape torn local errors
+# labels; default all; html, bug, rerun, escape and torn read real's run).
 set -euo pipefail
 
 # shellcheck source=harness/lib/common.sh
@@ -46,6 +48,11 @@ setup() {
 	T=$(mktemp -d /var/tmp/diogap-t-report.XXXXXX)
 	[[ -n ${DIOGAP_TEST_KEEP:-} ]] || on_exit rm -rf "$T"
 	make -s -C "$DIOGAP_ROOT" reproducers
+	printf '%s\n' "$SWEEP_TEXT" >"$T/report-test.conf"
+}
+
+# setup_kernels: the pair of kernels the run-vm parts need.
+setup_kernels() {
 	# Another pair of kernels (any run-vm --kernel spec) can be given.
 	BAD=${DIOGAP_TEST_BAD_KERNEL:-}
 	STOCK=${DIOGAP_TEST_STOCK_KERNEL:-}
@@ -53,7 +60,6 @@ setup() {
 		die "building the partial-dio-hole kernel failed"
 	[[ -n $STOCK ]] || STOCK=$("$DIOGAP_ROOT/harness/build-kernel" --config "$FRAG") ||
 		die "building the stock 6.1 kernel failed"
-	printf '%s\n' "$SWEEP_TEXT" >"$T/report-test.conf"
 }
 
 # chrome ARGS...: headless Chromium with a fresh profile.
@@ -151,6 +157,9 @@ test_html() {
 		"$(xp "$dom" "count(//table[@id='broken-list']//td[.='BROKEN'])")"
 	check_eq "each with its reason" 0 "$(xp "$dom" "count(//table[@id='broken-list']//tr[td[3]='BROKEN' and normalize-space(td[4])=''])")"
 	check_eq "a heatmap per kernel" 2 "$(xp "$dom" "count(//*[local-name()='svg' and contains(@class, 'heatmap')])")"
+	check "matrix: each kernel named with its arch and page size ($BADL (x86_64, 4K pages))" test \
+		"$(xp "$dom" "string(//table[@id='matrix']//th[@data-kernel='$BADL'])")" = "$BADL (x86_64, 4K pages)" -a \
+		"$(xp "$dom" "string(//table[@id='matrix']//th[@data-kernel='$STOCKL'])")" = "$STOCKL (x86_64, 4K pages)"
 	check "timings show the VM boot time" test -n "$(xp "$dom" "string(//table[@class='timings']//tr[@data-kernel='$BADL']/td[2])" | grep -v '^-$')"
 	check "environment shows the qemu command line" grep -q 'qemu-system-x86_64 ' "$dom"
 	chrome --window-size=1280,2200 --screenshot="$RUN/report.png" "file://$html" >/dev/null || true
@@ -280,16 +289,56 @@ test_errors() {
 	check_eq "an unknown option: exit 2" 2 "$rc"
 }
 
+# test_arch_labels: records of an arm64 guest with 64 KiB pages beside an
+# x86_64 one (made up, the fields run-vm writes): every place that names a
+# kernel (matrix, counts, timings, heatmap titles, case lists, gap maps, fix
+# card) shows its label with arch and page size.
+test_arch_labels() {
+	local dir=$T/arch dom=$T/arch-dom.html k64='hole-64k (arm64, 64K pages)' k4='stock (x86_64, 4K pages)'
+	mkdir -p "$dir"
+	jq -nc '{case: "dio-partial-write.1M.first", kernel: "6.1.192", repro: "dio-partial-write",
+		params: {size: "1M", fault: "first"}, mount: "defaults", elapsed_ms: 900, splats: []}
+		| (. + {kernel_label: "hole-64k", arch: "arm64", page_size: 65536, verdict: "FAIL",
+			reason: "zeros", gaps: [[0, 65536, "zero"]],
+			runs: [{verdict: "FAIL", symptom: "data", iteration: 1, gaps: [[0, 65536, "zero"]],
+				size_seen: 1048576, size_expected: 1048576}]}),
+		  (. + {kernel_label: "stock", arch: "x86_64", page_size: 4096, verdict: "PASS", gaps: [],
+			runs: [{verdict: "PASS", iteration: 1}]})' >"$dir/results.jsonl"
+	"$DIOGAP_ROOT/harness/fix-card" "$dir" >/dev/null 2>&1 || true
+	"$REPORT" "$dir" >"$T/arch.log" 2>&1 || true
+	chrome --dump-dom "file://$dir/report.html" >"$dom" || true
+	check_eq "matrix header: label, arch, page size" "$k64|$k4" \
+		"$(xp "$dom" "string(//table[@id='matrix']//th[@data-kernel='hole-64k'])")|$(xp "$dom" "string(//table[@id='matrix']//th[@data-kernel='stock'])")"
+	check_eq "counts and timings rows name it so" "$k64 $k64" \
+		"$(xp "$dom" "string(//table[@class='counts']//tr[@data-kernel='hole-64k']/td[1])") $(xp "$dom" "string(//table[@class='timings']//tr[@data-kernel='hole-64k']/td[1])")"
+	check "the heatmap's title, the case list and the gap map too" test \
+		"$(xp "$dom" "count(//h3[normalize-space()='$k64'])")" = 1 -a \
+		"$(xp "$dom" "count(//section[@class='cases']/h3[starts-with(., '$k64 ·')])")" = 1 -a \
+		"$(xp "$dom" "count(//div[@class='gapmap' and @data-kernel='hole-64k']/h3[contains(., 'on $k64')])")" = 1
+	check "the fix card's column too" test \
+		"$(xp "$dom" "count(//th[@data-kernel='hole-64k' and normalize-space()='$k64'])")" -ge 2
+}
+
 main() {
+	local part
+	local -a parts=("$@")
+	((${#parts[@]})) || parts=(real html bug rerun escape torn local errors labels)
 	setup
-	test_real_run
-	test_html
-	test_bug
-	test_rerun
-	test_escape
-	test_torn
-	test_local
-	test_errors
+	[[ " ${parts[*]} " != *" real "* ]] || setup_kernels
+	for part in "${parts[@]}"; do
+		case $part in
+		real) test_real_run ;;
+		html) test_html ;;
+		bug) test_bug ;;
+		rerun) test_rerun ;;
+		escape) test_escape ;;
+		torn) test_torn ;;
+		local) test_local ;;
+		errors) test_errors ;;
+		labels) test_arch_labels ;;
+		*) die "unknown part: $part (real html bug rerun escape torn local errors labels)" ;;
+		esac
+	done
 	t_done
 }
 
