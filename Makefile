@@ -169,9 +169,13 @@ check-kernels: reproducers
 
 # The opt-in variants of kernels.conf (arm64 with 64 KiB pages, subpage
 # btrfs): not in CHECK_SUITES, a cold cross build is too slow for it.
-.PHONY: check-kernels-arm64
+.PHONY: check-kernels-arm64 check-bisect-arm64 check-arm64
 check-kernels-arm64: reproducers arm64
 	harness/check-kernels --optin
+check-bisect-arm64: reproducers arm64
+	harness/tests/bisect.sh arm64
+# the opt-in arm64 64K-page proofs (outside CHECK_SUITES: ~30 min cold)
+check-arm64: check-kernels-arm64 check-bisect-arm64
 
 .PHONY: check-minimize
 # harness/minimize and report --bug's standalone repro.c on the known-bad
@@ -224,5 +228,5 @@ help:
 	@echo "make run        default sweep on the running kernel (SWEEP=file to change)"
 	@echo "make check      every test suite: $(CHECK_SUITES)"
 	@echo "make check-X    one suite, X in: $(CHECK_SUITES)"
-	@echo "make check-kernels-arm64  the opt-in arm64 64K-page kernel variants"
+	@echo "make check-arm64  the opt-in arm64 64K-page proofs (check-kernels-arm64, check-bisect-arm64)"
 	@echo "make bench      benchmarks (figures, not assertions)"
