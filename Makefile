@@ -29,7 +29,7 @@ all: reproducers
 
 # ---- reproducers (repro/) ------------------------------------------------
 # One file = one reproducer = one word in this sorted list.
-REPROS := dio-append-write dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
+REPROS := dio-append-write dio-dsync-uring dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
 
 REPRO_BINS := $(addprefix $(BUILD)/,$(REPROS))
 LIB_SRCS := $(sort $(wildcard repro/lib/*.c))
@@ -54,7 +54,7 @@ $(REPRO_BINS): $(BUILD)/%: repro/%.c $(LIB_A)
 
 # Tools the harness runs beside the reproducers (repro/tools/): static too,
 # they go into the guest's initramfs.
-TOOLS := dg-case
+TOOLS := dg-case dg-dm
 TOOL_BINS := $(addprefix $(BUILD)/,$(TOOLS))
 tools: $(TOOL_BINS)
 

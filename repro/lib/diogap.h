@@ -395,6 +395,9 @@ struct dg_repro {
 	bool may_hang;         /* a kernel with the bug may never return */
 	const char *note;      /* one line more (e.g. "no fix merged upstream"), or NULL */
 	const char *engines;   /* "psync|pwritev", or NULL */
+	/* what the harness must set up for it, space separated, or NULL:
+	 * "dm-flakey" = the scratch disk under dm-flakey (a power cut) */
+	const char *needs;
 	/* Run one iteration: prepare, write, verify, fill r. Returns a verdict. */
 	int (*run)(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		   struct dg_result *r, struct dg_buf *b);
