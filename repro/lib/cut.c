@@ -152,6 +152,12 @@ int dg_cut_ready(const struct dg_mount *m, struct dg_dm_dev *d, char *err, size_
 			 m->source, d->name, d->targets, d->target);
 	else
 		return 0;
+	/* the harness could not make one: its reason */
+	if (getenv("DIOGAP_FLAKEY_WHY") && *getenv("DIOGAP_FLAKEY_WHY")) {
+		size_t l = strlen(err);
+
+		snprintf(err + l, n > l ? n - l : 0, "; %s", getenv("DIOGAP_FLAKEY_WHY"));
+	}
 	return rc ? rc : -EMEDIUMTYPE;
 }
 
