@@ -123,7 +123,7 @@ dg_flakey_up() {
 		DG_FLAKEY_NAME=$_fname DG_FLAKEY_DEV=$1 DG_FLAKEY_MOUNT=$DG_FLAKEY_NODE
 		unset DIOGAP_FLAKEY_WHY
 	else
-		DIOGAP_FLAKEY_WHY="the runner could not make one: $(tr '\n' ' ' <"$DG_TMP/dm")"
+		DIOGAP_FLAKEY_WHY="$(tr '\n' ' ' <"$DG_TMP/dm")"
 		export DIOGAP_FLAKEY_WHY
 		DG_FLAKEY_MOUNT=$1
 	fi

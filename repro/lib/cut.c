@@ -152,12 +152,9 @@ int dg_cut_ready(const struct dg_mount *m, struct dg_dm_dev *d, char *err, size_
 			 m->source, d->name, d->targets, d->target);
 	else
 		return 0;
-	/* the harness could not make one: its reason */
-	if (getenv("DIOGAP_FLAKEY_WHY") && *getenv("DIOGAP_FLAKEY_WHY")) {
-		size_t l = strlen(err);
-
-		snprintf(err + l, n > l ? n - l : 0, "; %s", getenv("DIOGAP_FLAKEY_WHY"));
-	}
+	/* the harness could not make one: its reason says more */
+	if (getenv("DIOGAP_FLAKEY_WHY") && *getenv("DIOGAP_FLAKEY_WHY"))
+		snprintf(err, n, "no dm-flakey under the scratch: %s", getenv("DIOGAP_FLAKEY_WHY"));
 	return rc ? rc : -EMEDIUMTYPE;
 }
 

@@ -34,11 +34,13 @@ static int usage(void)
 	return 2;
 }
 
+static const char *cmd = "";
+
 static int done(int rc, const char *err)
 {
 	if (!rc)
 		return 0;
-	fprintf(stderr, "dg-dm: %s\n", err);
+	fprintf(stderr, "dg-dm %s: %s\n", cmd, err);
 	return (rc == -ENOENT || rc == -ENODEV) && strstr(err, DG_DM_CONTROL) ? 4 : 2;
 }
 
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage();
+	cmd = argv[1];
 	if (!strcmp(argv[1], "create") && argc == 4) {
 		rc = dg_dm_create_flakey(argv[2], argv[3], &d, err, sizeof(err));
 		if (!rc)
