@@ -98,14 +98,14 @@ dg_unmount() {
 # diogap-PID-DISK (PID: this runner's shell, so `dg-dm cleanup` can tell a
 # dead run's leftovers). Both the device and a direct mount of its disk open
 # the disk exclusively: the mount goes first, then the device.
-DG_FLAKEY_NAME= DG_FLAKEY_NODE= DG_FLAKEY_DEV=
+DG_FLAKEY_NAME='' DG_FLAKEY_NODE='' DG_FLAKEY_DEV=''
 
 # dg_flakey_down: remove the flakey device, if any (MNT unmounted first).
 dg_flakey_down() {
 	[ -n "$DG_FLAKEY_NAME" ] || return 0
 	"$DG_BIN/dg-dm" remove "$DG_FLAKEY_NAME" >/dev/null 2>&1 ||
 		"$DG_BIN/dg-dm" remove --deferred "$DG_FLAKEY_NAME" >/dev/null 2>&1 || true
-	DG_FLAKEY_NAME= DG_FLAKEY_NODE= DG_FLAKEY_DEV=
+	DG_FLAKEY_NAME='' DG_FLAKEY_NODE='' DG_FLAKEY_DEV=''
 }
 
 # dg_flakey_up DEV: DG_FLAKEY_MOUNT = the node of a flakey device over DEV

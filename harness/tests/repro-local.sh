@@ -790,10 +790,10 @@ dsync_flakey_pass() {
 	fi
 	on_exit "$dd" remove --deferred "$name"
 	mkdir -p "$mnt"
-	mkfs.btrfs -q -f "$node" >/dev/null 2>&1 && mount "$node" "$mnt" || {
+	if ! mkfs.btrfs -q -f "$node" >/dev/null 2>&1 || ! mount "$node" "$mnt"; then
 		not_ok "dsync-uring on dm-flakey: mkfs/mount $node failed"
 		return 0
-	}
+	fi
 	on_exit unmount "$mnt"
 	: >"$JSON"
 	"$BIN/dio-dsync-uring" --qd 4 --json "$JSON" "$mnt" >/dev/null 2>&1 || rc=$?
