@@ -194,9 +194,9 @@ check-lava: reproducers
 	harness/tests/lava.sh
 
 # Figures, not assertions.
-BENCHES := repro vm kernel detect bisect lava
+BENCHES := repro vm kernel detect bisect lava cut
 bench: $(addprefix bench-,$(BENCHES))
-.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava
+.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava bench-cut
 bench-vm: reproducers
 	harness/bench-vm
 bench-kernel:
@@ -207,6 +207,9 @@ bench-bisect: reproducers
 	harness/bench-bisect
 bench-lava: reproducers
 	harness/bench-lava
+# A power cut's cost in a TCG guest (dio-dsync-uring on dm-flakey).
+bench-cut: reproducers
+	harness/bench-cut
 
 help:
 	@echo "make            build the reproducers into $(BUILD)/"
