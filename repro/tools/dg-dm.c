@@ -29,8 +29,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: dg-dm create NAME DEV | drop NAME | allow NAME |\n"
-			"       remove [--deferred] NAME | cleanup | remove-run PID\n");
+	fprintf(stderr, "usage: dg-dm create NAME DEV | drop NAME | allow NAME | remove [--deferred] NAME | cleanup | remove-run PID\n");
 	return 2;
 }
 
