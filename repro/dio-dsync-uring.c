@@ -13,6 +13,9 @@
  * IOSQE_ASYNC: io_uring issues each write inline with IOCB_NOWAIT, and a
  * NOCOW preallocated range lets btrfs take it without blocking, so the
  * write is queued (-EIOCBQUEUED) and completes from the disk's interrupt.
+ * Each round of submissions waits 20 ms for the earlier completions to
+ * settle: a NOWAIT write that meets their locks is retried blocking by
+ * io_uring, and its full sync would make every earlier write durable.
  * Then the power cut (repro/lib/cut.c): the scratch disk's dm-flakey drops
  * writes, the filesystem is unmounted, writes go through again, it is
  * mounted again (log replay). Every byte a completed write covered was
@@ -38,6 +41,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -101,6 +105,16 @@ static int prepare_file(const struct dg_opts *o, struct dg_result *r)
 	return DG_PASS;
 }
 
+#define SETTLE_NS (20 * 1000 * 1000)
+
+static void settle(void)
+{
+	struct timespec ts = { 0, SETTLE_NS };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
 /* The writes: every slot once, qd in flight, no IOSQE_ASYNC. */
 static int write_all(const struct dg_opts *o, const char *data, struct slot *sl, size_t ns,
 		     struct dg_result *r, unsigned *eagain)
@@ -121,6 +135,13 @@ static int write_all(const struct dg_opts *o, const char *data, struct slot *sl,
 	while (next < ns || inflight) {
 		struct io_uring_cqe *cqe;
 
+		/* let the completions' workers settle (an ordered extent's end
+		 * converts its preallocated extent, holding the leaf): a NOWAIT
+		 * write that meets that lock gets EAGAIN, io_uring retries it
+		 * blocking, and that one's full sync would save the writes before
+		 * it; the writes must be taken inline, as an idle disk would */
+		if (next && next < ns && inflight < o->qd)
+			settle();
 		while (next < ns && inflight < o->qd) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
