@@ -29,7 +29,7 @@ all: reproducers
 
 # ---- reproducers (repro/) ------------------------------------------------
 # One file = one reproducer = one word in this sorted list.
-REPROS := dio-append-write dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
+REPROS := dio-append-write dio-dsync-uring dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
 
 REPRO_BINS := $(addprefix $(BUILD)/,$(REPROS))
 LIB_SRCS := $(sort $(wildcard repro/lib/*.c))
@@ -54,7 +54,7 @@ $(REPRO_BINS): $(BUILD)/%: repro/%.c $(LIB_A)
 
 # Tools the harness runs beside the reproducers (repro/tools/): static too,
 # they go into the guest's initramfs.
-TOOLS := dg-case
+TOOLS := dg-case dg-dm
 TOOL_BINS := $(addprefix $(BUILD)/,$(TOOLS))
 tools: $(TOOL_BINS)
 
@@ -204,9 +204,9 @@ check-lava: reproducers
 	harness/tests/lava.sh
 
 # Figures, not assertions.
-BENCHES := repro vm kernel detect bisect lava arm64
+BENCHES := repro vm kernel detect bisect lava arm64 cut
 bench: $(addprefix bench-,$(BENCHES))
-.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava bench-arm64
+.PHONY: bench-vm bench-detect bench-kernel bench-bisect bench-lava bench-arm64 bench-cut
 bench-vm: reproducers
 	harness/bench-vm
 bench-kernel:
@@ -221,6 +221,9 @@ bench-lava: reproducers
 # the default sweep (harness/bench-arm64 --cold for a cold cross build).
 bench-arm64: reproducers
 	harness/bench-arm64
+# A power cut's cost in a TCG guest (dio-dsync-uring on dm-flakey).
+bench-cut: reproducers
+	harness/bench-cut
 
 help:
 	@echo "make            build the reproducers into $(BUILD)/"

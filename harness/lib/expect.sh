@@ -60,7 +60,7 @@ expect_rules() {
 		{ note = ""; if ((c = index($0, " #")) > 0) { note = substr($0, c + 2); sub(/^ +/, "", note)
 			$0 = substr($0, 1, c - 1) } }
 		NF != 4 { printf "%s:%d: want VARIANT REPRO MATCH EXPECT\n", f, NR > "/dev/stderr"; bad = 1; next }
-		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size|:eio|:copies|:hang|:splat)?)(\+splat)?$/ {
+		$4 !~ /^(PASS|SKIP|HANG|ANY|(FAIL|PREDICTED)(:hole|:size|:eio|:copies|:lost|:hang|:splat)?)(\+splat)?$/ {
 			printf "%s:%d: unknown EXPECT %s\n", f, NR, $4 > "/dev/stderr"; bad = 1; next }
 		$3 != "*" {
 			m = split($3, kv, ",")

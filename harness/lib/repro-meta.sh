@@ -23,7 +23,8 @@ repro_meta() {
 # repro_field REPRO FIELD: one field as text: params (space separated),
 # may_hang (yes|no), fix (first fix "SHA<TAB>SUBJECT"), fixes (one
 # "SHA<TAB>SUBJECT" a line), introduced_by ("SHA<TAB>SUBJECT"), fstests
-# (space separated), note.
+# (space separated), note, needs (space separated: dm-flakey = the scratch
+# disk under dm-flakey, for a power cut).
 repro_field() {
 	local meta
 	meta=$(repro_meta "$1") || return 1
@@ -36,5 +37,6 @@ repro_field() {
 		elif $f == "introduced_by" then (.introduced_by | commit)
 		elif $f == "fstests" then .fstests | join(" ")
 		elif $f == "note" then .note // empty
+		elif $f == "needs" then (.needs // []) | join(" ")
 		else error("unknown field \($f)") end' <<<"$meta"
 }

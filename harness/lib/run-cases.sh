@@ -44,9 +44,11 @@ dg_flush_now() {
 
 # dg_fs_devs FS: the devices of filesystem FS ("NAME@I,J,..."; I counts
 # from 1 in DG_DEVS, the run's scratch disks), space separated. An empty FS
-# (a case list without the column) is the first disk.
+# (a case list without the column) is the first disk. A "+flakey" suffix
+# (the case needs a power cut) is not part of the disks.
 dg_fs_devs() {
 	_idx=${1#*@}
+	_idx=${_idx%+flakey}
 	[ -n "$1" ] || _idx=1
 	_out=
 	for _i in $(echo "$_idx" | tr ',' ' '); do
@@ -79,6 +81,51 @@ dg_mount() {
 		mount -t btrfs "${1%% *}" "$2"
 	else
 		mount -t btrfs -o "$_o" "${1%% *}" "$2"
+	fi
+}
+
+# dg_unmount MNT: unmount MNT if mounted; 1 when busy (a process of an
+# earlier case stuck in the kernel?).
+dg_unmount() {
+	if grep -q " $1 " /proc/mounts; then
+		umount "$1" || return 1
+	fi
+	return 0
+}
+
+# A case that needs a power cut (FS "...+flakey") runs on its disk under
+# dm-flakey (build/dg-dm, repro/lib/dm.c): one such device at a time, named
+# diogap-PID-DISK (PID: this runner's shell, so `dg-dm cleanup` can tell a
+# dead run's leftovers). Both the device and a direct mount of its disk open
+# the disk exclusively: the mount goes first, then the device.
+DG_FLAKEY_NAME='' DG_FLAKEY_NODE='' DG_FLAKEY_DEV=''
+
+# dg_flakey_down: remove the flakey device, if any (MNT unmounted first).
+dg_flakey_down() {
+	[ -n "$DG_FLAKEY_NAME" ] || return 0
+	"$DG_BIN/dg-dm" remove "$DG_FLAKEY_NAME" >/dev/null 2>&1 ||
+		"$DG_BIN/dg-dm" remove --deferred "$DG_FLAKEY_NAME" >/dev/null 2>&1 || true
+	DG_FLAKEY_NAME='' DG_FLAKEY_NODE='' DG_FLAKEY_DEV=''
+}
+
+# dg_flakey_up DEV: DG_FLAKEY_MOUNT = the node of a flakey device over DEV
+# (made now unless it exists). When none can be made, DEV itself: the
+# reproducer then SKIPs "no dm-flakey under the scratch: ..." with
+# DIOGAP_FLAKEY_WHY, why the runner could not. (No $(...): a subshell would
+# lose the DG_FLAKEY_* state.)
+dg_flakey_up() {
+	DG_FLAKEY_MOUNT=$DG_FLAKEY_NODE
+	[ "$DG_FLAKEY_DEV" = "$1" ] && return 0
+	dg_flakey_down
+	_fname=diogap-$$-${1##*/}
+	if "$DG_BIN/dg-dm" create "$_fname" "$1" >"$DG_TMP/dm.out" 2>"$DG_TMP/dm"; then
+		read -r DG_FLAKEY_NODE <"$DG_TMP/dm.out"
+		DG_FLAKEY_NAME=$_fname DG_FLAKEY_DEV=$1 DG_FLAKEY_MOUNT=$DG_FLAKEY_NODE
+		unset DIOGAP_FLAKEY_WHY
+	else
+		DIOGAP_FLAKEY_WHY="$(tr '\n' ' ' <"$DG_TMP/dm")"
+		export DIOGAP_FLAKEY_WHY
+		DG_FLAKEY_MOUNT=$1
 	fi
 }
 
@@ -136,6 +183,8 @@ run_cases() {
 		return 0
 	fi
 	mkdir -p "$DG_TMP" "$DG_MNT"
+	# flakey devices of runs that died (SIGKILL) before removing theirs
+	[ ! -x "$DG_BIN/dg-dm" ] || "$DG_BIN/dg-dm" cleanup >/dev/null 2>&1 || true
 	# what the kernel offers the reproducers, probed (dg-case preflight)
 	dg_emit "C - $("$DG_BIN/dg-case" preflight 2>/dev/null || echo '{"error": "preflight failed"}')"
 	dg_flush_now
@@ -157,6 +206,21 @@ run_cases() {
 				dg_not_run "$_id" no-disk "not run: filesystem $_fs needs more scratch disks than the run has ($DG_DEVS)"
 				continue
 			fi
+			case "$_fs" in
+			*+flakey) _want_flakey=1 ;;
+			*) _want_flakey= ;;
+			esac
+			if [ -n "$_want_flakey$DG_FLAKEY_NAME" ] && ! dg_unmount "$DG_MNT" >"$DG_TMP/mount" 2>&1; then
+				DG_STUCK=1
+				dg_not_run "$_id" stuck "not run: the previous mount is busy (a process of an earlier case is stuck?): $(tr '\n' ' ' <"$DG_TMP/mount")"
+				continue
+			fi
+			if [ -n "$_want_flakey" ]; then
+				dg_flakey_up "$_devs"
+				_devs=$DG_FLAKEY_MOUNT
+			else
+				dg_flakey_down
+			fi
 			dg_mount "$_devs" "$DG_MNT" "$_mount" >"$DG_TMP/mount" 2>&1 || _mrc=$?
 			if [ "$_mrc" = 2 ]; then
 				DG_STUCK=1
@@ -173,6 +237,10 @@ run_cases() {
 		dg_run_one "$_n" "$_id" "$_repro" "$_timeout" "$_args"
 	done <"$1"
 	DG_CASE=
+	if [ -n "$DG_FLAKEY_NAME" ] && [ "$DG_STUCK" != 1 ]; then
+		dg_unmount "$DG_MNT" >/dev/null 2>&1 || true
+	fi
+	dg_flakey_down
 	dg_emit "D - done"
 	dg_flush_now
 	rm -rf "$DG_TMP"

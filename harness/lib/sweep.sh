@@ -210,6 +210,13 @@ sweep_expand_repro() {
 		done
 		ids=("${nids[@]}") argl=("${nargs[@]}")
 	done
+	# a power cut needs the filesystem's disk under dm-flakey (run-cases.sh):
+	# "+flakey" on the FS column; one disk, a table over several is not ours
+	if [[ " $(repro_field "$repro" needs) " == *" dm-flakey "* ]]; then
+		[[ ${fs#*@} != *,* ]] ||
+			die "$DG_SWEEP_FILE: $repro needs dm-flakey (a power cut): one disk per filesystem, not profile ${fs%@*}"
+		fs+=+flakey
+	fi
 	iters=$(sweep_get iterations "$repro" 1)
 	timeout=$(sweep_get timeout "$repro" 120)
 	splat=$(sweep_get expect_splat "$repro")
@@ -264,7 +271,8 @@ sweep_disks() {
 # sweep_cases: print the case list of the loaded sweep, TAB separated:
 #   CASE_ID REPRO MOUNT_OPTS TIMEOUT_S MAY_HANG ARGS FS EXPECT_SPLAT
 # FS is the filesystem (sweep_filesystems): PROFILE@DISKS, "-@1" without
-# profiles. EXPECT_SPLAT (the sweep's expect_splat regex, may be empty) is
+# profiles; "+flakey" after it: the case's disk under dm-flakey (a
+# reproducer that needs a power cut, its metadata's needs). EXPECT_SPLAT (the sweep's expect_splat regex, may be empty) is
 # read on the host only (results.jq); the guest's runner ignores it.
 # Cases that may hang come last, so a hang cannot hide other verdicts.
 sweep_cases() {

@@ -90,9 +90,9 @@ vmi_is_static() {
 }
 
 # vmi_repros CASES: the reproducers the cases use, one per line, and the
-# runner's helper dg-case (repro/tools/dg-case.c).
+# runner's helpers dg-case and dg-dm (repro/tools/).
 vmi_repros() {
-	{ cut -f2 "$1"; echo dg-case; } | sort -u
+	{ cut -f2 "$1"; echo dg-case; echo dg-dm; } | sort -u
 }
 
 # vmi_base CASES: set VMI_BASE to the base archive for these cases.
@@ -150,7 +150,7 @@ vmi_modules() {
 	VMM_ORDER=() VMM_MISSING=() VMI_MODULES=
 	[[ -n $root ]] || return 0
 	key=$(printf '%s %s %s %s %s\n' "$VMI_RECIPE" "$(sha256sum <"$img")" "$root" "$rel" \
-		"${VMM_WANTED[*]}" | sha256sum | cut -c1-16)
+		"${VMM_WANTED[*]} ${VMM_OPTIONAL[*]}" | sha256sum | cut -c1-16)
 	VMI_MODULES=$VMI_CACHE/modules-$key.cpio.gz
 	if [[ -s $VMI_MODULES && -f $VMI_MODULES.list ]]; then
 		touch "$VMI_MODULES" "$VMI_MODULES.list"

@@ -7,6 +7,9 @@
 
 # The modules the guest needs for a virtio disk holding a btrfs.
 VMM_WANTED=(virtio_pci virtio_blk btrfs)
+# Loaded when the kernel ships them: device mapper and dm-flakey, the power
+# cut of the durability reproducers (without them those SKIP, saying why).
+VMM_OPTIONAL=(dm_mod dm_flakey)
 
 # vmm_name VAR PATH: set VAR to the module name of a .ko[.xz|.zst|.gz]
 # path (dashes as _). No subshell: it runs once per modules.dep entry.
@@ -116,6 +119,9 @@ vmm_stage() {
 		else
 			VMM_MISSING+=("$n")
 		fi
+	done
+	for n in "${VMM_OPTIONAL[@]}"; do
+		[[ -z ${VMM_BUILTIN[$n]:-} && -n ${VMM_PATH[$n]:-} ]] && vmm_visit "$dir" "$n"
 	done
 	for n in "${VMM_ORDER[@]}"; do
 		src=$dir/${VMM_PATH[$n]}

@@ -29,6 +29,8 @@ setup() {
 	on_exit rm -rf "$T"
 	local hole='{"verdict": "FAIL", "symptom": "data", "gaps": [[0, 4096, "zero"]], "size_seen": 8192, "size_expected": 8192}'
 	local eio='{"verdict": "FAIL", "symptom": "eio-read", "size_seen": 0, "size_expected": 0}'
+	# after a power cut the lost range reads as zeros, size right: lost, not hole
+	local lost='{"verdict": "FAIL", "symptom": "lost-after-cut", "gaps": [[65536, 131072, "zero"]], "size_seen": 1048576, "size_expected": 1048576}'
 	mkdir -p "$T/run"
 	{
 		case_line bad dio-partial-write FAIL defaults "$hole" "1 bad sector, zeros"
@@ -37,6 +39,8 @@ setup() {
 		case_line bad dio-append-write PASS defaults
 		case_line bad dio-unstable-read FAIL defaults "$eio" "read back: EIO"
 		case_line bad dio-self-mmap-write SKIP defaults '{"verdict": "SKIP"}' "write went buffered"
+		case_line bad dio-dsync-uring FAIL defaults "$lost" "16 of 2048 promised sectors lost after the cut"
+		case_line good dio-dsync-uring PASS defaults
 		case_line good dio-partial-write PASS defaults
 		case_line good dio-append-write PASS defaults
 		case_line good dio-unstable-read PASS defaults
@@ -56,6 +60,8 @@ test_states() {
 	"$CARD" "$T/run" >"$T/card.out" 2>&1 || rc=$?
 	check_eq "fix-card exits 0" 0 "$rc"
 	check_eq "a hole FAIL: partial-hole missing" missing "$(cell partial-hole bad)"
+	check_eq "a lost-after-cut FAIL (zeros, size right): lost-dsync missing" missing "$(cell lost-dsync bad)"
+	check_eq "  and its PASS: lost-dsync fixed" fixed "$(cell lost-dsync good)"
 	check "  with its evidence (count and first case)" jqe "$T/run/fix-card.jsonl" -s \
 		'any(.[]; .link == "partial-hole" and .kernel == "bad" and (.evidence | test("^1/2 cases FAIL \\(hole\\); first: dio-partial-write")))'
 	check_eq "all PASS: partial-hole fixed" fixed "$(cell partial-hole good)"

@@ -675,6 +675,7 @@ main() {
 	expect_pass "btrfs --nocow partial 1M first" "$BIN/dio-partial-write" --nocow "$mnt"
 	echo "# $n_retry cases retried once after a noisy 'write went buffered' on nodatasum"
 	link_repros "$mnt"
+	dsync_repro "$mnt"
 	echo "$n_pass passed, $n_fail failed"
 	((n_fail == 0)) || exit 1
 }
@@ -822,6 +823,81 @@ link_repros() {
 	expect_exit 2 "bad: fsync-race size not aligned" "DIO alignment" "$fr" --size 1000 "$mnt"
 	expect_exit 0 "read-fault --describe" "" "$rf" --describe
 	expect_exit 0 "fsync-race --describe" "" "$fr" --describe
+}
+
+# ---- dio-dsync-uring (8184620ae212): the power cut ---------------------------
+# The reproducer cuts the power itself and only on dm-flakey: on a plain
+# loop device it must SKIP before writing anything, naming why (and what the
+# runner said when it could not make one); it never PASSes untested. With
+# device mapper here, a flakey device over a loop device must PASS (this
+# kernel has the fix). Bad inputs exit 2.
+dsync_skip() {
+	local name=$1 want=$2 rc=0 out rec
+	shift 2
+	: >"$JSON"
+	out=$("$@" --json "$JSON" 2>&1) || rc=$?
+	rec=$(tail -n 1 "$JSON")
+	if ((rc != DG_SKIP)); then
+		not_ok "$name # exit $rc, expected 4 (SKIP)"
+		printf '%s\n' "$out" | sed 's/^/#   /' | tail -n 8
+	elif ! jq -e --arg w "$want" '.verdict == "SKIP" and .symptom == null and
+		(.diag | startswith("no dm-flakey under the scratch: ") and contains($w))' \
+		>/dev/null <<<"$rec"; then
+		not_ok "$name # JSON record disagrees: $rec"
+	elif [[ -n $(find "${@: -1}" -maxdepth 1 -name 'diogap-dio-dsync-uring-*') ]]; then
+		not_ok "$name # left its file behind"
+	else
+		ok "$name ($(jq -r .diag <<<"$rec" | cut -c1-100))"
+	fi
+}
+
+# dsync_flakey_pass: a flakey device over a loop device of its own under a
+# fresh btrfs, the reproducer's cut on it: PASS, the cut counted.
+dsync_flakey_pass() {
+	local dd=$BIN/dg-dm name=diogap-$$-test node mnt=$DG_RUN_DIR/flakey rc=0 rec dev
+	truncate -s 256M "$DG_RUN_DIR/flakey.img"
+	dev=$(losetup --find --show --direct-io=on "$DG_RUN_DIR/flakey.img") || die "losetup failed"
+	on_exit losetup -d "$dev"
+	if ! node=$("$dd" create "$name" "$dev" 2>&1); then
+		echo "# no dm-flakey here ($node): the cut's PASS path needs a kernel with it (make check-kernels)"
+		return 0
+	fi
+	on_exit "$dd" remove --deferred "$name"
+	mkdir -p "$mnt"
+	if ! mkfs.btrfs -q -f "$node" >/dev/null 2>&1 || ! mount "$node" "$mnt"; then
+		not_ok "dsync-uring on dm-flakey: mkfs/mount $node failed"
+		return 0
+	fi
+	on_exit unmount "$mnt"
+	: >"$JSON"
+	"$BIN/dio-dsync-uring" --qd 4 --json "$JSON" "$mnt" >/dev/null 2>&1 || rc=$?
+	rec=$(tail -n 1 "$JSON")
+	if ((rc == 0)) && jq -e '.verdict == "PASS" and .cut_us > 0 and .writes == 16 and (.lost | length) == 0' >/dev/null <<<"$rec"; then
+		ok "dsync-uring on dm-flakey over a loop device: PASS after the cut ($(jq -r .cut_us <<<"$rec") us)"
+	else
+		not_ok "dsync-uring on dm-flakey: exit $rc: $rec"
+	fi
+	umount "$mnt" || true
+	"$dd" remove "$name" >/dev/null 2>&1 || true
+}
+
+dsync_repro() {
+	local mnt=$1 ds=$BIN/dio-dsync-uring
+	dsync_skip "dsync-uring on a plain loop device: SKIP, no writes" "" "$ds" "$mnt"
+	dsync_skip "dsync-uring: the runner's reason is the SKIP's" "dg-dm create: no flakey here" \
+		env DIOGAP_FLAKEY_WHY="dg-dm create: no flakey here" "$ds" --qd 2 "$mnt"
+	expect_exit 2 "bad: dsync-uring engine" "must be one of dsync|odsync" "$ds" --engine psync "$mnt"
+	expect_exit 2 "bad: dsync-uring --buffer" "unknown option --buffer" "$ds" --buffer anon "$mnt"
+	expect_exit 2 "bad: dsync-uring chunk not aligned" "DIO alignment" "$ds" --chunk 1000 "$mnt"
+	expect_exit 0 "dsync-uring --describe" "" "$ds" --describe
+	if "$ds" --describe --json | jq -e '.needs == ["dm-flakey"] and .fixes[0].sha == "8184620ae212"' >/dev/null; then
+		ok "dsync-uring --describe --json: needs dm-flakey, fixes 8184620ae212"
+	else
+		not_ok "dsync-uring --describe --json: $("$ds" --describe --json)"
+	fi
+	expect_exit 2 "dg-dm without arguments" "usage" "$BIN/dg-dm"
+	expect_exit 2 "dg-dm remove-run 0" "usage" "$BIN/dg-dm" remove-run 0
+	dsync_flakey_pass
 }
 
 main "$@"

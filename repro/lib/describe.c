@@ -68,6 +68,8 @@ static void describe_json(const struct dg_repro *rp)
 	words_json(&j, rp->layouts, '|');
 	dg_sb_printf(&j, ",\"note\":");
 	dg_sb_str(&j, rp->note);
+	dg_sb_printf(&j, ",\"needs\":");
+	words_json(&j, rp->needs, ' ');
 	dg_sb_printf(&j, "}\n");
 	fputs(j.s, stdout);
 	free(j.s);
@@ -96,6 +98,8 @@ void dg_describe(const struct dg_repro *rp, bool json)
 	printf("fstests: %s\n", rp->fstests ? rp->fstests : "none");
 	printf("Params: %s\n", rp->params ? rp->params : "");
 	printf("May-hang: %s\n", rp->may_hang ? "yes" : "no");
+	if (rp->needs)
+		printf("Needs: %s\n", rp->needs);
 	if (rp->note)
 		printf("Note: %s\n", rp->note);
 }

@@ -407,6 +407,9 @@ struct dg_repro {
 	/* --size when none is given, in pages of the running kernel's page
 	 * size; 0: 1M */
 	unsigned default_pages;
+	/* what the harness must set up for it, space separated, or NULL:
+	 * "dm-flakey" = the scratch disk under dm-flakey (a power cut) */
+	const char *needs;
 	/* Run one iteration: prepare, write, verify, fill r. Returns a verdict. */
 	int (*run)(const struct dg_opts *o, unsigned iteration, uint64_t run_id,
 		   struct dg_result *r, struct dg_buf *b);
