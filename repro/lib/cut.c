@@ -19,22 +19,6 @@
 
 #include "dm.h"
 
-static int fail(char *err, size_t n, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t n, int e, const char *fmt, ...)
-{
-	va_list ap;
-	size_t l;
-
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	l = strlen(err);
-	if (e && l < n)
-		snprintf(err + l, n - l, ": %s", strerror(e));
-	return -e;
-}
-
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void unescape(char *s)
 {
@@ -97,10 +81,10 @@ int dg_mount_of(const char *path, struct dg_mount *m, char *err, size_t n)
 	struct stat st;
 
 	if (!realpath(path, real))
-		return fail(err, n, errno, "realpath %s", path);
+		return dg_dm_fail(err, n, errno, "realpath %s", path);
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
-		return fail(err, n, errno, "open /proc/self/mountinfo");
+		return dg_dm_fail(err, n, errno, "open /proc/self/mountinfo");
 	memset(m, 0, sizeof(*m));
 	while (getline(&line, &cap, f) > 0) {
 		char point[1024], mopts[512], fstype[64], source[1024], super[1024], *dash;
@@ -127,9 +111,9 @@ int dg_mount_of(const char *path, struct dg_mount *m, char *err, size_t n)
 	free(line);
 	fclose(f);
 	if (!best)
-		return fail(err, n, ENOENT, "no mount holds %s", real);
+		return dg_dm_fail(err, n, ENOENT, "no mount holds %s", real);
 	if (stat(m->source, &st) < 0 || !S_ISBLK(st.st_mode))
-		return fail(err, n, ENOTBLK, "%s is mounted from %s, not a block device", m->point,
+		return dg_dm_fail(err, n, ENOTBLK, "%s is mounted from %s, not a block device", m->point,
 			    m->source);
 	m->dev = st.st_rdev;
 	return 0;
@@ -175,7 +159,7 @@ int dg_cut(const struct dg_mount *m, const struct dg_dm_dev *d, uint64_t *us,
 
 	if (dg_flakey_params(d->params, true, drop, sizeof(drop)) ||
 	    dg_flakey_params(d->params, false, allow, sizeof(allow)))
-		return fail(err, n, EINVAL, "flakey table of %s: '%s'", d->name, d->params);
+		return dg_dm_fail(err, n, EINVAL, "flakey table of %s: '%s'", d->name, d->params);
 	rc = dg_dm_switch(d->name, d->sectors, "flakey", drop, err, n);
 	if (rc)
 		return rc;
@@ -183,14 +167,14 @@ int dg_cut(const struct dg_mount *m, const struct dg_dm_dev *d, uint64_t *us,
 		int ue = errno;
 
 		dg_dm_switch(d->name, d->sectors, "flakey", allow, e, sizeof(e));
-		return fail(err, n, ue, "umount %s after dropping writes (the filesystem stays mounted, its writes since the cut were lost)",
+		return dg_dm_fail(err, n, ue, "umount %s after dropping writes (the filesystem stays mounted, its writes since the cut were lost)",
 			    m->point);
 	}
 	rc = dg_dm_switch(d->name, d->sectors, "flakey", allow, err, n);
 	if (rc)
 		return rc;
 	if (mount(m->source, m->point, m->fstype, m->flags, m->opts) < 0)
-		return fail(err, n, errno, "mount -t %s -o %s %s %s after the cut", m->fstype,
+		return dg_dm_fail(err, n, errno, "mount -t %s -o %s %s %s after the cut", m->fstype,
 			    m->opts, m->source, m->point);
 	*us = now_us() - t0;
 	return 0;

@@ -22,9 +22,7 @@
 
 #define DM_BUF 16384
 
-static int fail(char *err, size_t n, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t n, int e, const char *fmt, ...)
+int dg_dm_fail(char *err, size_t n, int e, const char *fmt, ...)
 {
 	va_list ap;
 	size_t l;
@@ -76,12 +74,12 @@ static int dm_call(unsigned long cmd, const char *what, struct dm_ioctl *io,
 	int fd = open(DG_DM_CONTROL, O_RDWR | O_CLOEXEC), e;
 
 	if (fd < 0)
-		return fail(err, n, errno, "open %s (device mapper: CONFIG_BLK_DEV_DM or module dm-mod)",
+		return dg_dm_fail(err, n, errno, "open %s (device mapper: CONFIG_BLK_DEV_DM or module dm-mod)",
 			    DG_DM_CONTROL);
 	e = ioctl(fd, cmd, io) < 0 ? errno : 0;
 	close(fd);
 	if (e)
-		return fail(err, n, e, "device mapper %s %s", what, io->name[0] ? io->name : "");
+		return dg_dm_fail(err, n, e, "device mapper %s %s", what, io->name[0] ? io->name : "");
 	return 0;
 }
 
@@ -91,11 +89,11 @@ static int dev_sectors(const char *dev, uint64_t *sectors, char *err, size_t n)
 	uint64_t bytes;
 
 	if (fd < 0)
-		return fail(err, n, errno, "open %s", dev);
+		return dg_dm_fail(err, n, errno, "open %s", dev);
 	e = ioctl(fd, BLKGETSIZE64, &bytes) < 0 ? errno : 0;
 	close(fd);
 	if (e)
-		return fail(err, n, e, "BLKGETSIZE64 %s", dev);
+		return dg_dm_fail(err, n, e, "BLKGETSIZE64 %s", dev);
 	*sectors = bytes / 512;
 	return 0;
 }
@@ -109,10 +107,10 @@ static int dm_load(const char *name, uint64_t sectors, const char *target,
 	int rc;
 
 	if (!io)
-		return fail(err, n, ENOMEM, "device mapper buffer");
+		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
 	if (sizeof(*io) + sizeof(*ts) + plen + 8 > DM_BUF) {
 		free(io);
-		return fail(err, n, EINVAL, "table too long for %s", name);
+		return dg_dm_fail(err, n, EINVAL, "table too long for %s", name);
 	}
 	io->target_count = 1;
 	ts = (struct dm_target_spec *)((char *)io + io->data_start);
@@ -133,7 +131,7 @@ static int dm_suspend(const char *name, bool suspend, char *err, size_t n)
 	int rc;
 
 	if (!io)
-		return fail(err, n, ENOMEM, "device mapper buffer");
+		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
 	io->flags = suspend ? DM_SUSPEND_FLAG | DM_SKIP_LOCKFS_FLAG : 0;
 	rc = dm_call(DM_DEV_SUSPEND, suspend ? "suspend" : "resume", io, err, n);
 	free(io);
@@ -158,7 +156,7 @@ int dg_dm_remove(const char *name, bool deferred, char *err, size_t n)
 	int rc;
 
 	if (!io)
-		return fail(err, n, ENOMEM, "device mapper buffer");
+		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
 	io->flags = deferred ? DM_DEFERRED_REMOVE : 0;
 	rc = dm_call(DM_DEV_REMOVE, "remove", io, err, n);
 	free(io);
@@ -187,15 +185,15 @@ int dg_dm_create_flakey(const char *name, const char *dev, struct dg_dm_dev *out
 	int rc;
 
 	if (stat(dev, &st) < 0)
-		return fail(err, n, errno, "stat %s", dev);
+		return dg_dm_fail(err, n, errno, "stat %s", dev);
 	if (!S_ISBLK(st.st_mode))
-		return fail(err, n, ENOTBLK, "%s", dev);
+		return dg_dm_fail(err, n, ENOTBLK, "%s", dev);
 	rc = dev_sectors(dev, &sectors, err, n);
 	if (rc)
 		return rc;
 	io = dm_buf(name);
 	if (!io)
-		return fail(err, n, ENOMEM, "device mapper buffer");
+		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
 	rc = dm_call(DM_DEV_CREATE, "create", io, err, n);
 	if (!rc) {
 		memset(out, 0, sizeof(*out));
@@ -229,13 +227,13 @@ static int dm_query(const char *name, dev_t dev, struct dg_dm_dev *out, char *er
 	int rc;
 
 	if (!io)
-		return fail(err, n, ENOMEM, "device mapper buffer");
+		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
 	if (!name)
 		io->dev = dev_encode(dev);
 	io->flags = DM_STATUS_TABLE_FLAG;
 	rc = dm_call(DM_TABLE_STATUS, "table status", io, err, n);
 	if (rc == -ENXIO && !name)
-		fail(err, n, 0, "%u:%u is not a device-mapper device", major(dev), minor(dev));
+		dg_dm_fail(err, n, 0, "%u:%u is not a device-mapper device", major(dev), minor(dev));
 	if (rc) {
 		free(io);
 		return rc;
@@ -273,11 +271,11 @@ int dg_dm_list(void (*fn)(const char *name, void *arg), void *arg, char *err, si
 	int rc;
 
 	if (!io)
-		return fail(err, n, ENOMEM, "device mapper buffer");
+		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
 	rc = dm_call(DM_LIST_DEVICES, "list", io, err, n);
 	if (rc || (io->flags & DM_BUFFER_FULL_FLAG)) {
 		free(io);
-		return rc ? rc : fail(err, n, ENOBUFS, "device mapper list");
+		return rc ? rc : dg_dm_fail(err, n, ENOBUFS, "device mapper list");
 	}
 	at = io->data_start;
 	nl = (struct dm_name_list *)((char *)io + at);
@@ -302,12 +300,12 @@ int dg_dm_node(dev_t dev, char *path, size_t len, char *err, size_t n)
 	if (stat(path, &st) == 0) {
 		if (S_ISBLK(st.st_mode) && st.st_rdev == dev)
 			return 0;
-		return fail(err, n, EEXIST, "%s is not the device %u:%u", path, major(dev), minor(dev));
+		return dg_dm_fail(err, n, EEXIST, "%s is not the device %u:%u", path, major(dev), minor(dev));
 	}
 	if (errno != ENOENT)
-		return fail(err, n, errno, "stat %s", path);
+		return dg_dm_fail(err, n, errno, "stat %s", path);
 	/* no devtmpfs node: make our own */
 	if (mknod(path, S_IFBLK | 0600, dev) < 0)
-		return fail(err, n, errno, "mknod %s", path);
+		return dg_dm_fail(err, n, errno, "mknod %s", path);
 	return 0;
 }

@@ -25,6 +25,11 @@
 
 #include <sys/types.h>
 
+/* Write "fmt...: strerror(e)" (no ": ..." when e is 0) into err[n] and
+ * return -e: every function below reports this way. */
+int dg_dm_fail(char *err, size_t n, int e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #define DG_DM_CONTROL "/dev/mapper/control"
 
 /* One device-mapper device and the first target of its live table. */
