@@ -138,8 +138,36 @@ time.sleep(float(sys.argv[1]))' "$held" >"$T/lock.out" &
 	fi
 }
 
+# run-tests, a suite failing early in a long check: its failing lines come
+# again at the end, before the "check:" line (CI keeps only a log's tail).
+test_run_tests_tail() {
+	local dir=$T/shim-make rc=0 out=$T/run-tests.out real
+	real=$(command -v make)
+	mkdir -p "$dir"
+	cat >"$dir/make" <<MAKE
+#!/bin/sh
+case "\$*" in
+*check-early*) echo 'ok 1 fine'; echo 'not ok 2 the early check'; echo '1 passed, 1 failed'; exit 1 ;;
+*check-late*) i=0; while [ \$i -lt 200 ]; do i=\$((i + 1)); echo "ok \$i late"; done
+	echo '# mismatches:'; echo '#   k1 c1: expected FAIL (rule 3: FAIL), seen PASS no gap'
+	echo 'kernels: 200 passed, 1 failed'; exit 1 ;;
+esac
+exec $real "\$@"
+MAKE
+	chmod +x "$dir/make"
+	PATH=$dir:$PATH "$H/run-tests" early late >"$out" 2>&1 </dev/null || rc=$?
+	check_eq "run-tests, two failing suites: exit 1" 1 "$rc"
+	check_eq "run-tests: the last line counts both" "check: 201 passed, 2 failed, 0 skipped" \
+		"$(tail -n 1 "$out")"
+	check "run-tests: the early suite's 'not ok' is among the last 10 lines" \
+		grep -q '^#   early: not ok 2 the early check$' <(tail -n 10 "$out")
+	check "run-tests: ... and the late suite's mismatch" \
+		grep -q '^#   late: #   k1 c1: expected FAIL (rule 3: FAIL), seen PASS' <(tail -n 10 "$out")
+}
+
 main() {
 	setup
+	test_run_tests_tail
 	test_apt_lock
 	test_run_local
 	test_entry_points
