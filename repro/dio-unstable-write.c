@@ -61,7 +61,7 @@
 
 #define FLIP_STRIDE DG_SECTOR       /* one flipped byte per 512 */
 #define FLIP_BYTE (DG_SECTOR - 1)   /* the last one: filler, not the header */
-#define MAX_STRIPES 16
+#define MAX_STRIPES DG_MAX_STRIPES
 #define MAX_DEVS 64
 #define MAP_LISTED 16               /* copy map lines in KTAP / JSON */
 #define CMP_PIECE (1u << 20)
@@ -70,15 +70,9 @@ static bool want_copies; /* --copies */
 
 /* ---- the copies: chunk tree, devices, FIEMAP ----------------------------- */
 
-struct chunk {
-	uint64_t logical, length, type, stripe_len;
-	unsigned nstripes, sub_stripes;
-	struct { uint64_t devid, offset; } st[MAX_STRIPES];
-};
-
 struct copies {
 	/* input: the filesystem */
-	struct chunk *chunks;
+	struct dg_chunk *chunks;
 	size_t nchunks;
 	unsigned ncopies;      /* most copies of any data chunk (1: none to compare) */
 	const char *profile;   /* of the data chunks: single dup raid1 ... mixed */
@@ -109,7 +103,7 @@ static const char *profile_name(uint64_t type)
 	       p == 0 ? "single" : "unknown";
 }
 
-static bool is_raid10(const struct chunk *c)
+static bool is_raid10(const struct dg_chunk *c)
 {
 	return (c->type & BTRFS_BLOCK_GROUP_PROFILE_MASK) == BTRFS_BLOCK_GROUP_RAID10;
 }
@@ -117,7 +111,7 @@ static bool is_raid10(const struct chunk *c)
 /* Copies a chunk holds that can be compared byte for byte: every stripe of
  * dup/raid1/raid1c3/raid1c4, sub_stripes for raid10; 1 for single/raid0;
  * 0 for raid5/6 (parity: not compared). */
-static unsigned mirror_copies(const struct chunk *c)
+static unsigned mirror_copies(const struct dg_chunk *c)
 {
 	uint64_t p = c->type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
 
@@ -144,7 +138,7 @@ static unsigned profile_copies(uint64_t type)
 /* Where copy m of the byte at logical (inside chunk c) lives: returns the
  * stripe index (its device), sets *phys and *run, the bytes from there on
  * that stay contiguous on that device (btrfs_map_block's arithmetic). */
-static unsigned copy_at(const struct chunk *c, uint64_t logical, unsigned m, uint64_t *phys,
+static unsigned copy_at(const struct dg_chunk *c, uint64_t logical, unsigned m, uint64_t *phys,
 			uint64_t *run)
 {
 	uint64_t off = logical - c->logical;
@@ -163,92 +157,25 @@ static unsigned copy_at(const struct chunk *c, uint64_t logical, unsigned m, uin
 	return m;
 }
 
-/* The data chunks from the chunk tree. 0, or -errno (EPERM: not root). */
+/* The data chunks from the chunk tree (chunks.c), their profile and the
+ * most copies any holds. 0, or -errno (EPERM: not root). */
 static int load_chunks(int fd, struct copies *cp)
 {
-	size_t bufsz = 64 * 1024;
-	struct btrfs_ioctl_search_args_v2 *a = dg_xmalloc(sizeof(*a) + bufsz);
-	uint64_t next = 0;
-	size_t cap = 0;
+	size_t i;
+	int err = dg_chunks_load(fd, BTRFS_BLOCK_GROUP_DATA, &cp->chunks, &cp->nchunks);
 
-	for (;;) {
-		size_t pos = 0;
-		uint32_t i;
+	if (err)
+		return err;
+	for (i = 0; i < cp->nchunks; i++) {
+		const struct dg_chunk *c = &cp->chunks[i];
 
-		memset(a, 0, sizeof(*a));
-		a->key.tree_id = BTRFS_CHUNK_TREE_OBJECTID;
-		a->key.min_objectid = a->key.max_objectid = BTRFS_FIRST_CHUNK_TREE_OBJECTID;
-		a->key.min_type = a->key.max_type = BTRFS_CHUNK_ITEM_KEY;
-		a->key.min_offset = next;
-		a->key.max_offset = UINT64_MAX;
-		a->key.max_transid = UINT64_MAX;
-		a->key.nr_items = 4096;
-		a->buf_size = bufsz;
-		if (ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, a) < 0) {
-			int err = errno;
-
-			free(a);
-			return -err;
-		}
-		if (!a->key.nr_items)
-			break;
-		for (i = 0; i < a->key.nr_items; i++) {
-			struct btrfs_ioctl_search_header sh;
-			struct btrfs_chunk ch;
-			struct chunk *c;
-			unsigned s;
-
-			memcpy(&sh, a->buf + pos, sizeof(sh));
-			pos += sizeof(sh);
-			next = sh.offset + 1;
-			if (sh.type != BTRFS_CHUNK_ITEM_KEY || sh.len < sizeof(ch)) {
-				pos += sh.len;
-				continue;
-			}
-			memcpy(&ch, a->buf + pos, sizeof(ch));
-			if (!(le64toh(ch.type) & BTRFS_BLOCK_GROUP_DATA)) {
-				pos += sh.len;
-				continue;
-			}
-			if (cp->nchunks == cap) {
-				cap = cap ? cap * 2 : 16;
-				cp->chunks = realloc(cp->chunks, cap * sizeof(*cp->chunks));
-				CHECK(cp->chunks);
-			}
-			c = &cp->chunks[cp->nchunks++];
-			memset(c, 0, sizeof(*c));
-			c->logical = sh.offset;
-			c->length = le64toh(ch.length);
-			c->type = le64toh(ch.type);
-			c->nstripes = le16toh(ch.num_stripes);
-			c->sub_stripes = le16toh(ch.sub_stripes);
-			c->stripe_len = le64toh(ch.stripe_len);
-			if (!c->stripe_len)
-				c->stripe_len = 64 * 1024;
-			if (c->nstripes > MAX_STRIPES)
-				c->nstripes = MAX_STRIPES;
-			for (s = 0; s < c->nstripes; s++) {
-				struct btrfs_stripe st;
-
-				if (sizeof(ch) - sizeof(ch.stripe) + (s + 1) * sizeof(st) > sh.len)
-					break;
-				memcpy(&st, a->buf + pos + offsetof(struct btrfs_chunk, stripe) +
-					    s * sizeof(st), sizeof(st));
-				c->st[s].devid = le64toh(st.devid);
-				c->st[s].offset = le64toh(st.offset);
-			}
-			if (profile_copies(c->type) > cp->ncopies)
-				cp->ncopies = profile_copies(c->type);
-			if (!cp->profile || !strcmp(cp->profile, profile_name(c->type)))
-				cp->profile = profile_name(c->type);
-			else
-				cp->profile = "mixed";
-			pos += sh.len;
-		}
-		if (next == 0) /* wrapped past UINT64_MAX */
-			break;
+		if (profile_copies(c->type) > cp->ncopies)
+			cp->ncopies = profile_copies(c->type);
+		if (!cp->profile || !strcmp(cp->profile, profile_name(c->type)))
+			cp->profile = profile_name(c->type);
+		else
+			cp->profile = "mixed";
 	}
-	free(a);
 	if (!cp->profile)
 		cp->profile = "none";
 	return 0;
@@ -307,7 +234,7 @@ static int dev_fd(int fsfd, struct copies *cp, uint64_t devid, const char **path
 	return cp->dev[i].fd;
 }
 
-static const struct chunk *find_chunk(const struct copies *cp, uint64_t logical)
+static const struct dg_chunk *find_chunk(const struct copies *cp, uint64_t logical)
 {
 	size_t i;
 
@@ -339,7 +266,7 @@ static void pread_all(int fd, void *buf, size_t n, uint64_t off, const char *pat
 
 /* Compare the copies of [logical, +len) (inside chunk c), file offset
  * foff. */
-static void compare_piece(int fsfd, struct copies *cp, const struct chunk *c,
+static void compare_piece(int fsfd, struct copies *cp, const struct dg_chunk *c,
 			  uint64_t logical, uint64_t len, uint64_t foff, char **bufs)
 {
 	unsigned n = mirror_copies(c), k, idx[MAX_STRIPES];
@@ -450,7 +377,7 @@ static void copies_compare(int fd, struct copies *cp, uint64_t off, uint64_t len
 			cp->extents++;
 			while (fs < fe) {
 				uint64_t lg = e->fe_physical + (fs - e->fe_logical), n;
-				const struct chunk *c = find_chunk(cp, lg);
+				const struct dg_chunk *c = find_chunk(cp, lg);
 
 				if (!c) {
 					snprintf(cp->why_buf, sizeof(cp->why_buf),
@@ -676,7 +603,7 @@ static const char *test_damage_disk(int fd, const struct dg_opts *o, const struc
 		struct fiemap fm;
 		struct fiemap_extent fe[1];
 	} q;
-	const struct chunk *c;
+	const struct dg_chunk *c;
 	struct btrfs_ioctl_dev_info_args di;
 	uint64_t lg, phys, run;
 	unsigned copies, stripe;

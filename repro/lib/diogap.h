@@ -246,6 +246,11 @@ struct dg_result {
 	bool dirtied_set, dirtied_started, vm_exact;
 	int64_t dirtied_pages, writeback_pages, dirtied_base, dirtied_written;
 	int64_t dirtied_start, written_start; /* internal: counters at the start */
+	/* A write too small to tell from noise that looked buffered is judged
+	 * by a probe instead (dg_direct_probe; JSON "direct_probe"): its pages
+	 * written and deltas, probe_set when it ran. */
+	bool probe_set;
+	int64_t probe_pages, probe_dirtied, probe_written;
 	/* File ranges whose right content is zeros anyway (anon pages never
 	 * touched): a hole there cannot be told from the data. */
 	struct dg_ranges unverifiable;
@@ -331,6 +336,20 @@ int dg_read_failed(ssize_t n, uint64_t off, size_t len, struct dg_result *r);
  * the read-back is to see -EIO. */
 bool dg_test_read_eio(void);
 
+/* ---- chunks (chunks.c) ----------------------------------------------------
+ * A chunk of the chunk tree: its logical range, type (BTRFS_BLOCK_GROUP_*:
+ * data/metadata/system and the profile) and where its stripes live. */
+#define DG_MAX_STRIPES 16
+struct dg_chunk {
+	uint64_t logical, length, type, stripe_len;
+	unsigned nstripes, sub_stripes;
+	struct { uint64_t devid, offset; } st[DG_MAX_STRIPES];
+};
+/* The chunks whose type has a bit of type_mask (BTRFS_BLOCK_GROUP_DATA...)
+ * into a malloc'ed array *out of *n, in logical order: 0, or -errno
+ * (EPERM: not root; the search needs CAP_SYS_ADMIN). */
+int dg_chunks_load(int fd, uint64_t type_mask, struct dg_chunk **out, size_t *n);
+
 /* ---- was the write direct? (direct.c) ------------------------------------
  * nr_dirtied and nr_written of /proc/vmstat before and after an
  * iteration's writes (see direct.c for why both and the noise). */
@@ -346,6 +365,24 @@ unsigned dg_dirty_per_page(int fd);
 void dg_direct_begin(struct dg_result *r);
 void dg_direct_end(struct dg_result *r, uint64_t bytes, size_t page,
 		   unsigned per_page);
+/* Pages below which a write's own measure is too small to tell from noise,
+ * and the size of the probe that judges it instead. */
+#define DG_PROBE_PAGES 64
+/* r->direct is DG_NO from a write of fewer than DG_PROBE_PAGES pages: a
+ * few pages of anyone's writeback in the window (btrfs's own metadata from
+ * the last commit, another writer) make it look buffered. Judge instead
+ * by DG_PROBE_PAGES pages written with O_DIRECT to a new file in dir, with
+ * like_fd's inode flags (NOCOW, compression): btrfs decides buffered or
+ * direct per inode and filesystem (968f19c5b1b7, 7c2830f00c3e), so the
+ * probe goes where the write went. Sets r->direct from the probe when it
+ * could tell, and r->probe_*; nothing when r->direct is not DG_NO or the
+ * write was large enough. */
+void dg_direct_probe(const char *dir, int like_fd, size_t page, unsigned per_page,
+		     struct dg_result *r);
+/* The DIOGAP_TEST_NOISE=N hook: N pages of buffered writeback in dir (a
+ * file written, fdatasync'd, removed), as another writer would make while
+ * a write is measured. */
+void dg_test_noise(const char *dir);
 /* Judge from the deltas alone; a delta < 0: unread (DG_NULL). */
 enum dg_tristate dg_direct_judge(int64_t dirtied, int64_t wback, int64_t pages,
 				 int64_t base);

@@ -30,6 +30,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/btrfs.h>
+#include <linux/fs.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,4 +181,82 @@ void dg_direct_end(struct dg_result *r, uint64_t bytes, size_t page,
 	r->direct = exact == 1 && r->vm_exact ?
 		dg_direct_judge(r->dirtied_pages, r->writeback_pages,
 				r->dirtied_written, r->dirtied_base) : DG_NULL;
+}
+
+/* write n bytes of buf at 0 to a new file in dir (flags: open(2)'s extra
+ * flags), copying like_fd's inode flags first when like_fd >= 0; unlinked
+ * at once. 0, or -1 (nothing measured). */
+static int write_new_file(const char *dir, const char *what, int flags, int like_fd,
+			  const char *buf, size_t n, bool sync)
+{
+	char path[PATH_MAX];
+	int fd, attr = 0;
+	size_t done = 0;
+
+	snprintf(path, sizeof(path), "%s/.diogap-%s.%d", dir, what, (int)getpid());
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | flags, 0600);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (like_fd >= 0 && ioctl(like_fd, FS_IOC_GETFLAGS, &attr) == 0 && attr)
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &attr); /* on an empty file */
+	while (done < n) {
+		ssize_t w = pwrite(fd, buf + done, n - done, (off_t)done);
+
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	if (sync && done == n && fdatasync(fd))
+		done = 0;
+	close(fd);
+	return done == n ? 0 : -1;
+}
+
+void dg_direct_probe(const char *dir, int like_fd, size_t page, unsigned per_page,
+		     struct dg_result *r)
+{
+	struct dg_result p = { 0 };
+	size_t n = DG_PROBE_PAGES * page;
+	char *buf;
+
+	if (r->direct != DG_NO || r->dirtied_written >= DG_PROBE_PAGES || !dir)
+		return;
+	buf = aligned_alloc(page, n);
+	if (!buf)
+		return;
+	memset(buf, 0x5a, n);
+	dg_direct_begin(&p);
+	if (write_new_file(dir, "direct-probe", O_DIRECT, like_fd, buf, n, false) == 0) {
+		dg_direct_end(&p, n, page, per_page);
+		if (p.dirtied_set) {
+			r->probe_set = true;
+			r->probe_pages = p.dirtied_written;
+			r->probe_dirtied = p.dirtied_pages;
+			r->probe_written = p.writeback_pages;
+			if (p.direct != DG_NULL)
+				r->direct = p.direct;
+		}
+	}
+	free(buf);
+}
+
+void dg_test_noise(const char *dir)
+{
+	const char *v = getenv("DIOGAP_TEST_NOISE");
+	long pages = v ? strtol(v, NULL, 10) : 0;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n;
+	char *buf;
+
+	if (pages <= 0 || !dir)
+		return;
+	n = (size_t)pages * page;
+	buf = malloc(n);
+	if (!buf)
+		return;
+	memset(buf, 0xa5, n);
+	printf("# test hook: DIOGAP_TEST_NOISE=%ld: %ld pages of buffered writeback in %s while the write is measured\n",
+	       pages, pages, dir);
+	(void)write_new_file(dir, "noise", 0, -1, buf, n, true);
+	free(buf);
 }

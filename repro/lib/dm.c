@@ -98,27 +98,35 @@ static int dev_sectors(const char *dev, uint64_t *sectors, char *err, size_t n)
 	return 0;
 }
 
-static int dm_load(const char *name, uint64_t sectors, const char *target,
-		   const char *params, char *err, size_t n)
+/* Load the table t[0..nt) (inactive until a resume). */
+static int dm_load(const char *name, const struct dg_dm_target *t, size_t nt, char *err,
+		   size_t n)
 {
 	struct dm_ioctl *io = dm_buf(name);
-	struct dm_target_spec *ts;
-	size_t plen = strlen(params) + 1;
+	size_t at, i;
 	int rc;
 
 	if (!io)
 		return dg_dm_fail(err, n, ENOMEM, "device mapper buffer");
-	if (sizeof(*io) + sizeof(*ts) + plen + 8 > DM_BUF) {
-		free(io);
-		return dg_dm_fail(err, n, EINVAL, "table too long for %s", name);
+	at = io->data_start;
+	for (i = 0; i < nt; i++) {
+		struct dm_target_spec *ts = (struct dm_target_spec *)((char *)io + at);
+		size_t plen = strlen(t[i].params) + 1, next;
+
+		/* each spec and its parameters, 8-byte aligned */
+		next = (sizeof(*ts) + plen + 7) & ~(size_t)7;
+		if (at + next > DM_BUF) {
+			free(io);
+			return dg_dm_fail(err, n, EINVAL, "table too long for %s", name);
+		}
+		ts->sector_start = t[i].start;
+		ts->length = t[i].length;
+		snprintf(ts->target_type, sizeof(ts->target_type), "%s", t[i].type);
+		memcpy(ts + 1, t[i].params, plen);
+		ts->next = (uint32_t)next;
+		at += next;
 	}
-	io->target_count = 1;
-	ts = (struct dm_target_spec *)((char *)io + io->data_start);
-	ts->sector_start = 0;
-	ts->length = sectors;
-	snprintf(ts->target_type, sizeof(ts->target_type), "%s", target);
-	memcpy(ts + 1, params, plen);
-	ts->next = 0;
+	io->target_count = (uint32_t)nt;
 	rc = dm_call(DM_TABLE_LOAD, "table load", io, err, n);
 	free(io);
 	return rc;
@@ -138,10 +146,23 @@ static int dm_suspend(const char *name, bool suspend, char *err, size_t n)
 	return rc;
 }
 
+int dg_dm_switch_table(const char *name, const struct dg_dm_target *t, size_t nt, char *err,
+		       size_t n)
+{
+	int rc = dm_load(name, t, nt, err, n);
+
+	if (!rc)
+		rc = dm_suspend(name, true, err, n);
+	if (!rc)
+		rc = dm_suspend(name, false, err, n);
+	return rc;
+}
+
 int dg_dm_switch(const char *name, uint64_t sectors, const char *target,
 		 const char *params, char *err, size_t n)
 {
-	int rc = dm_load(name, sectors, target, params, err, n);
+	struct dg_dm_target t = { 0, sectors, target, params };
+	int rc = dm_load(name, &t, 1, err, n);
 
 	if (!rc)
 		rc = dm_suspend(name, true, err, n);

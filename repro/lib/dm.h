@@ -51,6 +51,15 @@ int dg_dm_create_flakey(const char *name, const char *dev, struct dg_dm_dev *out
  * resume (the new table goes live). */
 int dg_dm_switch(const char *name, uint64_t sectors, const char *target,
 		 const char *params, char *err, size_t n);
+/* One target of a table: sectors [start, start + length) of the device
+ * go to TYPE with PARAMS ("253:0 2048 180 0"). */
+struct dg_dm_target {
+	uint64_t start, length;
+	const char *type, *params;
+};
+/* dg_dm_switch with a table of nt targets (in order, covering the device). */
+int dg_dm_switch_table(const char *name, const struct dg_dm_target *t, size_t nt, char *err,
+		       size_t n);
 /* Remove NAME; deferred: when its last user closes it (a mounted fs). */
 int dg_dm_remove(const char *name, bool deferred, char *err, size_t n);
 /* The device-mapper device whose block device is DEV: 0 and *out, -ENXIO

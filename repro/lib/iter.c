@@ -208,6 +208,7 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 	unsigned per_page = dg_dirty_per_page(fd);
 
 	/* the counters first: nothing else may run between the writes and it */
+	dg_test_noise(o->target);
 	dg_direct_end(r, o->size, b->page, per_page);
 	if (per_page && !loop_noted) {
 		loop_noted = true;
@@ -252,5 +253,7 @@ int dg_iter_verify(const struct dg_opts *o, int fd, struct dg_buf *b,
 		return r->verdict = DG_FAIL;
 	}
 	r->verdict = DG_PASS;
+	/* after the read-back: the probe's writes must not be in its way */
+	dg_direct_probe(o->target, fd, b->page, per_page, r);
 	return dg_judge(r);
 }

@@ -367,6 +367,8 @@ static void build_argv_line(struct dg_opts *o, const char *argv0)
 		ADD("DIOGAP_TEST_CORRUPT=%s ", getenv("DIOGAP_TEST_CORRUPT"));
 	if (getenv("DIOGAP_TEST_NO_PAGEMAP") && *getenv("DIOGAP_TEST_NO_PAGEMAP"))
 		ADD("DIOGAP_TEST_NO_PAGEMAP=1 ");
+	if (getenv("DIOGAP_TEST_NOISE") && *getenv("DIOGAP_TEST_NOISE"))
+		ADD("DIOGAP_TEST_NOISE=%s ", getenv("DIOGAP_TEST_NOISE"));
 	ADD("%s --size %" PRIu64 " --offset %" PRIu64, argv0, o->size, o->offset);
 	if (o->chunk)
 		ADD(" --chunk %" PRIu64, o->chunk);

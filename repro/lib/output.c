@@ -210,6 +210,12 @@ static void json_record(const struct dg_opts *o, const struct dg_buf *b,
 	else
 		dg_sb_printf(&j, ",\"dirtied_pages\":null,\"writeback_pages\":null,"
 			     "\"dirtied_base\":null,\"dirtied_written\":null");
+	if (r->probe_set)
+		dg_sb_printf(&j, ",\"direct_probe\":{\"pages\":%" PRId64 ",\"dirtied\":%" PRId64
+			     ",\"written\":%" PRId64 "}",
+			     r->probe_pages, r->probe_dirtied, r->probe_written);
+	else
+		dg_sb_printf(&j, ",\"direct_probe\":null");
 	dg_sb_printf(&j, ",\"unverifiable\":");
 	sb_ranges(&j, &r->unverifiable, false);
 	dg_sb_printf(&j, ",\"buffer_note\":");
@@ -301,6 +307,12 @@ void dg_ktap_result(const struct dg_opts *o, const struct dg_buf *b,
 		       r->name, r->direct == DG_NO ? "no" : r->direct == DG_YES ? "yes" :
 		       "unknown (counters not exact)", r->dirtied_pages, r->writeback_pages,
 		       r->dirtied_written, r->dirtied_base);
+	if (r->probe_set)
+		printf("# %s: too few pages to tell from noise, so a probe of %" PRId64
+		       " pages to a new file beside it judged: nr_dirtied +%" PRId64
+		       " nr_written +%" PRId64 ": direct %s\n",
+		       r->name, r->probe_pages, r->probe_dirtied, r->probe_written,
+		       r->direct == DG_NO ? "no" : r->direct == DG_YES ? "yes" : "unknown");
 	if (r->unverifiable.n) {
 		uint64_t bytes = 0;
 		size_t i;
