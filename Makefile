@@ -29,7 +29,7 @@ all: reproducers
 
 # ---- reproducers (repro/) ------------------------------------------------
 # One file = one reproducer = one word in this sorted list.
-REPROS := dio-append-write dio-dsync-uring dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
+REPROS := dio-append-write dio-dsync-uring dio-fsync-after-error dio-fsync-race dio-partial-write dio-self-mmap-write dio-unstable-read dio-unstable-write dio-uring-read-fault dio-uring-write
 
 REPRO_BINS := $(addprefix $(BUILD)/,$(REPROS))
 LIB_SRCS := $(sort $(wildcard repro/lib/*.c))

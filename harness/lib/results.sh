@@ -54,13 +54,41 @@ results_append() {
 	printf '%s\n' "$line" >>"$out/results.jsonl"
 	[[ -n $verdict ]] ||
 		IFS=$'\t' read -r id verdict why < <(jq -r '[.case, .verdict, .reason // ""] | @tsv' <<<"$line")
+	results_ktap_line "$n" "$id" "$verdict" "$why" >>"$out/ktap.txt"
+}
+
+# results_ktap_line N ID VERDICT WHY: the case's KTAP line.
+results_ktap_line() {
+	local n=$1 id=$2 verdict=$3 why=$4
 	case "$verdict" in
 	PASS) printf 'ok %s %s\n' "$n" "$id" ;;
 	SKIP) printf 'ok %s %s # SKIP %s\n' "$n" "$id" "$why" ;;
 	FAIL) printf 'not ok %s %s\n' "$n" "$id" ;;
 	*) printf 'not ok %s %s # %s %s\n' "$n" "$id" \
 		"$([[ $why == timeout* ]] && echo TIMEOUT || echo ERROR)" "$why" ;;
-	esac >>"$out/ktap.txt"
+	esac
+}
+
+# results_amend OUT: what was judged after the run (OUT/fsck-fail.tsv,
+# "CASE_ID<TAB>REASON": lib/fsck.sh) turns those cases' PASS into FAIL
+# with the reason (fsck_fail true); ktap.txt is written again from
+# results.jsonl. A FAIL stays; a SKIP or BROKEN case tested nothing.
+results_amend() {
+	local out=$1 n=0 id verdict why
+	[[ -s $out/fsck-fail.tsv ]] || return 0
+	jq -c --rawfile f "$out/fsck-fail.tsv" '
+		($f | split("\n") | map(select(length > 0) | split("\t") | {key: .[0], value: .[1]})
+		 | from_entries) as $bad
+		| if .verdict == "PASS" and $bad[.case] != null
+		  then .verdict = "FAIL" | .reason = $bad[.case] | .fsck_fail = true
+		  else . end' "$out/results.jsonl" >"$out/results.jsonl.new"
+	mv "$out/results.jsonl.new" "$out/results.jsonl"
+	head -n 2 "$out/ktap.txt" >"$out/ktap.txt.new"
+	while IFS=$'\t' read -r id verdict why; do
+		n=$((n + 1))
+		results_ktap_line "$n" "$id" "$verdict" "$why"
+	done < <(jq -r '[.case, .verdict, .reason // ""] | @tsv' "$out/results.jsonl") >>"$out/ktap.txt.new"
+	mv "$out/ktap.txt.new" "$out/ktap.txt"
 }
 
 # results_carry_over OUT OLD_JSONL: cases recorded by an earlier run of the
@@ -153,6 +181,7 @@ results_finish() {
 	results_update "$out" "$2" "$3" "$4"
 	awk '$1 == "Z" { sub(/^Z /, ""); print }' "$2" >"$out/runner-errors.txt" 2>/dev/null || true
 	[[ -s $out/runner-errors.txt ]] || rm -f "$out/runner-errors.txt"
+	results_amend "$out"
 	jq -rs '"# Totals: pass:\(map(select(.verdict == "PASS")) | length)"
 		+ " fail:\(map(select(.verdict == "FAIL")) | length) xfail:0 xpass:0"
 		+ " skip:\(map(select(.verdict == "SKIP")) | length)"

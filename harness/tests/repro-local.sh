@@ -663,6 +663,7 @@ main() {
 	expect_pass "btrfs uring 1M qd4" "$BIN/dio-uring-write" --size 1M --qd 4 "$mnt"
 	expect_pass "btrfs self-mmap 1M" "$BIN/dio-self-mmap-write" --size 1M "$mnt"
 	fsync_race_buffered "$mnt"
+	direct_probe "$mnt" skip
 	MODE=pass
 	scratch_remount "$mnt" nodatasum
 	datasum_label "$mnt" no "nodatasum mount"
@@ -672,6 +673,7 @@ main() {
 	preconditions "$mnt"
 	no_advise "$mnt"
 	unverifiable_anon "$mnt"
+	direct_probe "$mnt" pass
 	expect_pass "btrfs --nocow partial 1M first" "$BIN/dio-partial-write" --nocow "$mnt"
 	echo "# $n_retry cases retried once after a noisy 'write went buffered' on nodatasum"
 	link_repros "$mnt"
@@ -680,6 +682,39 @@ main() {
 	((n_fail == 0)) || exit 1
 }
 
+
+# direct_probe MNT WANT: an 8K write (2 pages) with 16 pages of someone
+# else's writeback in its window (DIOGAP_TEST_NOISE): its own deltas look
+# buffered, so a 64-page probe beside it judges. WANT=pass (nodatasum: the
+# probe writes direct, the case PASSes with direct true) or skip (this
+# kernel's checksummed mount: the probe goes buffered too, SKIP "write went
+# buffered"). Either way the noise shows in the write's own deltas and the
+# record carries the probe's figures.
+direct_probe() {
+	local mnt=$1 want=$2 rc=0 out rec name
+	name="an 8K write with noise in its window ($want): the 64-page probe judges"
+	: >"$JSON"
+	out=$(DIOGAP_TEST_NOISE=16 "$BIN/dio-partial-write" --size 8K --fault all --json "$JSON" "$mnt" 2>&1) || rc=$?
+	rec=$(tail -n 1 "$JSON")
+	if ! jq -e '.dirtied_pages >= 16 and .writeback_pages >= 16 and .direct_probe.pages == 64' \
+		>/dev/null <<<"$rec"; then
+		not_ok "$name # no noise seen or no probe: $rec"
+		printf '%s\n' "$out" | sed 's/^/#   /' | tail -n 8
+	elif [[ $want == pass ]] && ! { ((rc == 0)) && jq -e '.verdict == "PASS" and .direct == true and
+		.direct_probe.dirtied < 32' >/dev/null <<<"$rec"; }; then
+		not_ok "$name # exit $rc: $rec"
+	elif [[ $want == skip ]] && ! { ((rc == DG_SKIP)) && jq -e '.verdict == "SKIP" and .direct == false and
+		.direct_probe.dirtied >= 32 and .direct_probe.written >= 32 and
+		(.diag | startswith("write went buffered ("))' >/dev/null <<<"$rec"; }; then
+		not_ok "$name # exit $rc: $rec"
+	elif ! grep -q 'too few pages to tell from noise, so a probe of 64 pages' <<<"$out"; then
+		not_ok "$name # no line about the probe"
+	else
+		ok "$name ($(jq -r '"own +\(.dirtied_pages)/+\(.writeback_pages), probe +\(.direct_probe.dirtied)/+\(.direct_probe.written): \(.verdict)"' <<<"$rec"))"
+	fi
+	[[ -z $(find "$mnt" -maxdepth 1 -name '.diogap-*') ]] ||
+		not_ok "$name # left a probe or noise file in $mnt"
+}
 
 # ---- dio-uring-read-fault (ca93e44bfb5f) and dio-fsync-race (cd9253c23aed) --
 # This kernel has both fixes: the io_uring read over 2+ extents completes
@@ -898,6 +933,37 @@ dsync_repro() {
 	expect_exit 2 "dg-dm without arguments" "usage" "$BIN/dg-dm"
 	expect_exit 2 "dg-dm remove-run 0" "usage" "$BIN/dg-dm" remove-run 0
 	dsync_flakey_pass
+	fsync_error_repro "$mnt"
+}
+
+# ---- dio-fsync-after-error (f13e01b89daf): failed writes, fsync, the cut ----
+# Like dio-dsync-uring it needs dm-flakey: on a plain loop device SKIP
+# before writing, its files gone; bad inputs exit 2. Its FAIL (Debian's
+# 6.1) and PASS (6.12, 6.1 with the fix) need a guest: make check-kernels.
+fsync_error_repro() {
+	local mnt=$1 fe=$BIN/dio-fsync-after-error rc=0 out rec
+	: >"$JSON"
+	out=$("$fe" --json "$JSON" "$mnt" 2>&1) || rc=$?
+	rec=$(tail -n 1 "$JSON")
+	if ((rc != DG_SKIP)); then
+		not_ok "fsync-after-error on a plain loop device: SKIP # exit $rc"
+		printf '%s\n' "$out" | sed 's/^/#   /' | tail -n 8
+	elif ! jq -e '.verdict == "SKIP" and .symptom == null and (.writes_failed // 0) == 0 and
+		(.diag | startswith("no dm-flakey under the scratch: "))' >/dev/null <<<"$rec"; then
+		not_ok "fsync-after-error on a plain loop device: SKIP # JSON record disagrees: $rec"
+	elif [[ -n $(find "$mnt" -maxdepth 1 -name 'diogap-dio-fsync-after-error-*') ]]; then
+		not_ok "fsync-after-error on a plain loop device: SKIP # left files behind"
+	else
+		ok "fsync-after-error on a plain loop device: SKIP ($(jq -r .diag <<<"$rec" | cut -c1-80))"
+	fi
+	expect_exit 2 "bad: fsync-after-error engine" "must be one of fsync|fdatasync" "$fe" --engine dsync "$mnt"
+	expect_exit 2 "bad: fsync-after-error --qd" "unknown option --qd" "$fe" --qd 2 "$mnt"
+	expect_exit 2 "bad: fsync-after-error size not aligned" "DIO alignment" "$fe" --size 1000 "$mnt"
+	if "$fe" --describe --json | jq -e '.needs == ["dm-flakey"] and .fixes[0].sha == "f13e01b89daf"' >/dev/null; then
+		ok "fsync-after-error --describe --json: needs dm-flakey, fixes f13e01b89daf"
+	else
+		not_ok "fsync-after-error --describe --json: $("$fe" --describe --json)"
+	fi
 }
 
 main "$@"
