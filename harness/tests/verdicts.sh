@@ -18,6 +18,8 @@ set -euo pipefail
 . "$DIOGAP_ROOT/harness/lib/results.sh"
 # shellcheck source=harness/lib/expect.sh
 . "$DIOGAP_ROOT/harness/lib/expect.sh"
+# shellcheck source=harness/lib/fsck.sh
+. "$DIOGAP_ROOT/harness/lib/fsck.sh"
 
 T=
 # A kernel log line that is a splat, and one only this test writes.
@@ -282,6 +284,40 @@ EOF
 	check_eq "and the mismatch fails the comparison" 1 "$rc"
 }
 
+# test_fsck_after_cuts: the image check after a VM (lib/fsck.sh, run-vm):
+# a cut filesystem whose image btrfs check rejects (here not a btrfs at
+# all) makes its PASS cases FAIL with the reason, its FAIL stays, a case of
+# another filesystem and a clean image keep their PASS; ktap.txt follows.
+test_fsck_after_cuts() {
+	local o=$T/fsck d=$T/fsck-disks
+	mkdir -p "$o" "$d"
+	ensure_pkgs btrfs-progs
+	truncate -s 256M "$d/disk-1.img" "$d/disk-2.img" "$d/disk-3.img"
+	mkfs.btrfs -q -f "$d/disk-2.img" >/dev/null
+	printf '%s\t%s\t%s\t60\t0\t\t%s\t\n' \
+		cut-pass r defaults -@1+flakey cut-fail r defaults -@1+flakey \
+		plain-pass r defaults -@3 clean-pass r defaults -@2+flakey >"$o/cases.tsv"
+	printf '{"case":"%s","verdict":"%s","reason":null}\n' cut-pass PASS cut-fail FAIL \
+		plain-pass PASS clean-pass PASS >"$o/results.jsonl"
+	printf 'KTAP version 1\n1..4\n' >"$o/ktap.txt"
+	fsck_cut_disks "$o" "$d" "done" 2>/dev/null
+	check "fsck: one line per cut filesystem" test "$(grep -c . "$o/fsck.txt")" = 2
+	check "fsck: the clean image is clean" grep -qP '^-@2\t.*\t0\tclean$' "$o/fsck.txt"
+	check_eq "fsck: the bad image's cases are judged" "cut-fail cut-pass " \
+		"$(cut -f1 "$o/fsck-fail.tsv" | sort | tr '\n' ' ')"
+	results_amend "$o"
+	check "fsck: a PASS on the bad image becomes FAIL, saying btrfs check" \
+		jqe "$o/results.jsonl" -s '.[0].verdict == "FAIL" and .[0].fsck_fail and (.[0].reason | startswith("btrfs check of the filesystem after"))'
+	check "fsck: a FAIL there stays FAIL with its own reason" jqe "$o/results.jsonl" -s '.[1].verdict == "FAIL" and .[1].reason == null'
+	check "fsck: another filesystem's PASS stays" jqe "$o/results.jsonl" -s '.[2].verdict == "PASS" and .[3].verdict == "PASS"'
+	check "fsck: ktap.txt says not ok for the judged case" grep -qx 'not ok 1 cut-pass' "$o/ktap.txt"
+	check "fsck: ... ok for the others" grep -qx 'ok 4 clean-pass' "$o/ktap.txt"
+	rm -f "$o/fsck.txt" "$o/fsck-fail.tsv"
+	fsck_cut_disks "$o" "$d" timeout 2>/dev/null
+	check "fsck: after a VM that did not end cleanly nothing is judged" \
+		test ! -e "$o/fsck-fail.tsv" -a "$(grep -c 'not checked' "$o/fsck.txt")" = 2
+}
+
 main() {
 	setup
 	test_two_witnesses
@@ -289,6 +325,7 @@ main() {
 	test_sweep_carries_expect_splat
 	test_flush_fails
 	test_expectations
+	test_fsck_after_cuts
 	t_done
 }
 
