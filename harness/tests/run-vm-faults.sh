@@ -4,7 +4,8 @@
 # modules at all; a module tree without btrfs), a guest that hangs (run
 # timeout; no progress), with the cases before the hang kept and --resume
 # running the rest; SIGINT and SIGKILL leave no VM behind. Boots Debian's
-# 6.12 cloud kernel under TCG.
+# 6.12 cloud kernel under TCG. And a dead run's dm-flakey device left over
+# the scratch disk is removed by the next run.
 set -euo pipefail
 
 # shellcheck source=harness/lib/common.sh
@@ -180,8 +181,30 @@ test_signals() {
 		test -n "$(find "$DIOGAP_SCRATCH" -maxdepth 1 -name 'run.*')"
 }
 
+# test_dead_dm: a run killed mid power-cut case leaves its flakey device
+# over the scratch disk (diogap-PID-DISK); the next runner must remove it
+# (dg-dm cleanup at its start). The guest makes such a leftover
+# (diogap.dead_dm=1); one dio-dsync-uring case must still PASS after its
+# cut, and the leftover be gone. (Device-mapper devices share their disk,
+# so the leftover does not stop the case: without the cleanup the case
+# PASSed here and only "gone after the run" failed.)
+test_dead_dm() {
+	local out=$T/deaddm rc=0 f=$T/deaddm.conf
+	printf '%s\n' 'repro = dio-dsync-uring' 'size = 256K' 'chunk = 64K' 'qd = 2' 'engine = dsync' \
+		'timeout = 60' 'image_size = 256M' >"$f"
+	"$RUN" --kernel "$PKG" --sweep "$f" --out "$out" --append diogap.dead_dm=1 \
+		>"$T/deaddm.log" 2>&1 || rc=$?
+	check "dead run's dm device: the guest made one over the scratch disk" \
+		grep -q 'test hook diogap.dead_dm: made diogap-999999-' "$out"/*/console.log
+	check_eq "dead run's dm device: exit 0" 0 "$rc"
+	check_eq "dead run's dm device: the power-cut case PASSes (its own device made)" 1 "$(count "$out" PASS)"
+	check "dead run's dm device: gone after the run" \
+		grep -q 'test hook diogap.dead_dm: diogap-999999-.* is gone after the run' "$out"/*/console.log
+}
+
 main() {
 	setup
+	test_dead_dm
 	test_not_a_kernel
 	test_signals
 	test_no_init # also cleans up after the killed run
