@@ -41,14 +41,19 @@ reproducers: $(REPRO_BINS) tools
 # `make dio-partial-write` builds just that one.
 $(REPROS): %: $(BUILD)/%
 
-$(BUILD)/obj/%.o: repro/lib/%.c | $(BUILD)/obj
+# Every header as a prerequisite, besides the -MMD files: those name the
+# objects as they were built (build-arm64/obj/x.o), and a later make with
+# BUILD given as an absolute path (run-vm does) would not match them and
+# would link objects built against an older struct layout.
+LIB_HDRS := $(wildcard repro/lib/*.h)
+$(BUILD)/obj/%.o: repro/lib/%.c $(LIB_HDRS) | $(BUILD)/obj
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # A reproducer's metadata is its dg_repro table (--describe --json).
-$(REPRO_BINS): $(BUILD)/%: repro/%.c $(LIB_A)
+$(REPRO_BINS): $(BUILD)/%: repro/%.c $(LIB_A) $(LIB_HDRS)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) \
 		-static $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
@@ -58,7 +63,7 @@ TOOLS := dg-case dg-dm
 TOOL_BINS := $(addprefix $(BUILD)/,$(TOOLS))
 tools: $(TOOL_BINS)
 
-$(TOOL_BINS): $(BUILD)/%: repro/tools/%.c $(LIB_A)
+$(TOOL_BINS): $(BUILD)/%: repro/tools/%.c $(LIB_A) $(LIB_HDRS)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $< $(LIB_A)
 
 $(BUILD)/obj:
@@ -73,7 +78,7 @@ ENOSYS_BIN := $(BUILD)/enosys
 $(ENOSYS_BIN): repro/tests/enosys.c
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -static $(LDFLAGS) -o $@ $<
 
-$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
+$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A) $(LIB_HDRS)
 	$(CC) $(DG_CFLAGS) $(CFLAGS) -Irepro/lib -static $(LDFLAGS) -o $@ \
 		$(UNIT_SRCS) $(LIB_A)
 
