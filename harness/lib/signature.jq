@@ -5,7 +5,9 @@
 #   copies  mirror or DUP copies differ
 #   lost    bytes a completed O_DSYNC write or fsync promised are gone after
 #           a power cut (symptom lost-after-cut)
-#   size    the file size is wrong (the O_APPEND bug)
+#   size    the file size is wrong (the O_APPEND bug), or a read came back
+#           short (size_seen < size_expected) or with EAGAIN (eagain-read:
+#           nothing read)
 #   hole    every bad range reads as zeros and the size is right
 #   splat   the case FAILed on a kernel splat alone, or a run's thread
 #           was killed inside a system call (symptom oops: a BUG/assertion)
@@ -19,7 +21,7 @@ def dg_signature:
     elif any($f[]; (.symptom? // "") | startswith("eio")) then "eio"
     elif any($f[]; .symptom? == "copies") then "copies"
     elif any($f[]; .symptom? == "lost-after-cut") then "lost"
-    elif any($f[]; .symptom? == "size" or (.size_seen? != .size_expected?)) then "size"
+    elif any($f[]; .symptom? == "size" or .symptom? == "eagain-read" or (.size_seen? != .size_expected?)) then "size"
     elif (.gaps | length > 0) and all(.gaps[]; .[2] == "zero") then "hole"
     elif ($f | length) == 0 and (.splats | length > 0) then "splat"
     else "other" end;
