@@ -34,7 +34,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,20 +64,6 @@ static uint64_t rnd(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static int set_diag(struct dg_result *r, int v, const char *symptom, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int set_diag(struct dg_result *r, int v, const char *symptom, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->diag_buf, sizeof(r->diag_buf), fmt, ap);
-	va_end(ap);
-	r->diag = r->diag_buf;
-	r->symptom = symptom;
-	return r->verdict = v;
-}
-
 /* The file: NOCOW, preallocated, durable before the writes. */
 static int prepare_file(const struct dg_opts *o, struct dg_result *r)
 {
@@ -89,14 +74,14 @@ static int prepare_file(const struct dg_opts *o, struct dg_result *r)
 	    (!(flags & FS_NOCOW_FL) &&
 	     (flags |= FS_NOCOW_FL, ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0))) {
 		close(fd);
-		return set_diag(r, DG_SKIP, NULL, "precondition not met: FS_NOCOW_FL (chattr +C): %s",
+		return dg_set_diag(r, DG_SKIP, NULL, "precondition not met: FS_NOCOW_FL (chattr +C): %s",
 				strerror(errno));
 	}
 	if (fallocate(fd, 0, 0, (off_t)o->size) < 0) {
 		int e = errno;
 
 		close(fd);
-		return set_diag(r, e == EOPNOTSUPP ? DG_SKIP : DG_BROKEN, NULL, "fallocate %" PRIu64 ": %s",
+		return dg_set_diag(r, e == EOPNOTSUPP ? DG_SKIP : DG_BROKEN, NULL, "fallocate %" PRIu64 ": %s",
 				o->size, strerror(e));
 	}
 	CHECK_SYS(fsync(fd));
@@ -128,7 +113,7 @@ static int write_all(const struct dg_opts *o, const char *data, struct slot *sl,
 
 	if (ret < 0) {
 		close(fd);
-		return set_diag(r, -ret == ENOSYS || -ret == EPERM ? DG_SKIP : DG_BROKEN, NULL,
+		return dg_set_diag(r, -ret == ENOSYS || -ret == EPERM ? DG_SKIP : DG_BROKEN, NULL,
 				"io_uring unavailable: io_uring_queue_init(%u): %s", o->qd, strerror(-ret));
 	}
 	t0 = dg_now_us();
@@ -240,9 +225,9 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 		chunk = o->size;
 	r->chunk_used = chunk;
 	if (dg_mount_of(o->target, &m, err, sizeof(err)))
-		return set_diag(r, DG_BROKEN, NULL, "%s", err);
+		return dg_set_diag(r, DG_BROKEN, NULL, "%s", err);
 	if (dg_cut_ready(&m, &d, err, sizeof(err)))
-		return set_diag(r, DG_SKIP, NULL, "%s", err);
+		return dg_set_diag(r, DG_SKIP, NULL, "%s", err);
 	v = prepare_file(o, r);
 	if (v != DG_PASS)
 		return v;
@@ -271,11 +256,7 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 	if (dg_cut(&m, &d, &cut_us, err, sizeof(err))) {
 		free(sl);
 		free(data);
-		/* a filesystem that does not mount after a cut lost everything */
-		if (strstr(err, "after the cut") && (strstr(err, "Structure needs cleaning") ||
-						      strstr(err, "Input/output error")))
-			return set_diag(r, DG_FAIL, "lost-after-cut", "%s", err);
-		return set_diag(r, DG_BROKEN, NULL, "power cut: %s", err);
+		return dg_cut_failed(r, err);
 	}
 	printf("# %s: %zu writes of %" PRIu64 " in %.1f ms, cut and mount again %.1f ms\n", r->name,
 	       ns, chunk, (double)r->write_us / 1e3, (double)cut_us / 1e3);
@@ -284,9 +265,9 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 		free(sl);
 		free(data);
 		if (errno == ENOENT)
-			return set_diag(r, DG_FAIL, "lost-after-cut",
+			return dg_set_diag(r, DG_FAIL, "lost-after-cut",
 					"the file is gone after the cut (it was synced before the writes)");
-		return set_diag(r, DG_BROKEN, NULL, "open %s after the cut: %s", o->file, strerror(errno));
+		return dg_set_diag(r, DG_BROKEN, NULL, "open %s after the cut: %s", o->file, strerror(errno));
 	}
 	got = dg_xbuffer(page, (size_t)o->size);
 	at = (size_t)dg_now_us();
@@ -304,17 +285,17 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 		if (bad || garbage)
 			dg_first_bad_note(r, got, data, (size_t)o->size, 0);
 		if (bad)
-			v = set_diag(r, DG_FAIL, "lost-after-cut",
+			v = dg_set_diag(r, DG_FAIL, "lost-after-cut",
 				     "%zu of %zu promised sectors lost after the cut (O_DSYNC writes that completed), first [%" PRIu64 ", %" PRIu64 ") %s",
 				     bad, (size_t)(o->size / DG_SECTOR), r->gaps.r[0].start,
 				     r->gaps.r[0].end, dg_class_name(r->gaps.r[0].cls));
 		else if (garbage)
-			v = set_diag(r, DG_FAIL, "data",
+			v = dg_set_diag(r, DG_FAIL, "data",
 				     "%zu never-promised sectors hold neither the old nor the new data, first [%" PRIu64 ", %" PRIu64 ") %s",
 				     garbage, r->gaps.r[0].start, r->gaps.r[0].end,
 				     dg_class_name(r->gaps.r[0].cls));
 		else if (r->size_seen != r->size_expected)
-			v = set_diag(r, DG_FAIL, "size", "file size %" PRIu64 " after the cut, expected %" PRIu64,
+			v = dg_set_diag(r, DG_FAIL, "size", "file size %" PRIu64 " after the cut, expected %" PRIu64,
 				     r->size_seen, r->size_expected);
 		else
 			v = r->verdict = DG_PASS;

@@ -36,7 +36,6 @@
 #include <inttypes.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,20 +58,6 @@ struct file_state {
 	uint64_t first_bad;
 	enum dg_class first_cls;
 };
-
-static int set_diag(struct dg_result *r, int v, const char *symptom, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int set_diag(struct dg_result *r, int v, const char *symptom, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->diag_buf, sizeof(r->diag_buf), fmt, ap);
-	va_end(ap);
-	r->diag = r->diag_buf;
-	r->symptom = symptom;
-	return r->verdict = v;
-}
 
 static void file_path(const struct dg_opts *o, unsigned k, char *out, size_t n)
 {
@@ -288,13 +273,13 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 	(void)bufp; /* resident data: no fault pattern here */
 	memset(fs, 0, sizeof(fs));
 	if (dg_mount_of(o->target, &m, err, sizeof(err)))
-		return set_diag(r, DG_BROKEN, NULL, "%s", err);
+		return dg_set_diag(r, DG_BROKEN, NULL, "%s", err);
 	if (dg_cut_ready(&m, &d, err, sizeof(err)))
-		return set_diag(r, DG_SKIP, NULL, "%s", err);
+		return dg_set_diag(r, DG_SKIP, NULL, "%s", err);
 	fsfd = CHECK_SYS(open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 	if (failing_table(fsfd, &d, t, &nt, params, err, sizeof(err))) {
 		close(fsfd);
-		return set_diag(r, DG_SKIP, NULL, "precondition not met: %s", err);
+		return dg_set_diag(r, DG_SKIP, NULL, "precondition not met: %s", err);
 	}
 	close(fsfd);
 	old = dg_xbuffer(page, (size_t)o->size);
@@ -305,25 +290,20 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 	write_old(o, old);
 	/* data writes fail from here on; the old table comes back on every path */
 	if (dg_dm_switch_table(d.name, t, nt, err, sizeof(err))) {
-		v = set_diag(r, DG_BROKEN, NULL, "load the failing table: %s", err);
+		v = dg_set_diag(r, DG_BROKEN, NULL, "load the failing table: %s", err);
 		goto out;
 	}
 	t0 = dg_now_us();
 	write_new(o, neu, fs);
 	r->write_us = dg_now_us() - t0;
 	if (dg_dm_switch(d.name, d.sectors, d.target, d.params, err, sizeof(err))) {
-		v = set_diag(r, DG_BROKEN, NULL, "load the passing table again: %s", err);
+		v = dg_set_diag(r, DG_BROKEN, NULL, "load the passing table again: %s", err);
 		goto out;
 	}
 	for (k = 0; k < FILES; k++)
 		failed += fs[k].write_errno == EIO || fs[k].sync_errno == EIO;
 	if (dg_cut(&m, &d, &cut_us, err, sizeof(err))) {
-		/* a filesystem that does not mount after a cut lost everything */
-		if (strstr(err, "after the cut") && (strstr(err, "Structure needs cleaning") ||
-						      strstr(err, "Input/output error")))
-			v = set_diag(r, DG_FAIL, "lost-after-cut", "%s", err);
-		else
-			v = set_diag(r, DG_BROKEN, NULL, "power cut: %s", err);
+		v = dg_cut_failed(r, err);
 		goto out;
 	}
 	printf("# %s: %u of %u writes failed (EIO) over %zu table targets, cut and mount again %.1f ms\n",
@@ -345,16 +325,16 @@ static int run(const struct dg_opts *o, unsigned it, uint64_t run_id, struct dg_
 	r->verify_us = dg_now_us() - t0;
 	r->size_expected = r->size_seen = o->size;
 	if (first < FILES && fs[first].read_errno && fs[first].read_errno != EIO)
-		v = set_diag(r, DG_BROKEN, NULL, "read file %u after the cut: %s", first,
+		v = dg_set_diag(r, DG_BROKEN, NULL, "read file %u after the cut: %s", first,
 			     strerror(fs[first].read_errno));
 	else if (lost)
-		v = set_diag(r, DG_FAIL, "lost-after-cut",
+		v = dg_set_diag(r, DG_FAIL, "lost-after-cut",
 			     "%u of %u files lost their synced data after the cut (%u read EIO), each after a failed O_DIRECT write and %s; file %u: %s",
 			     lost, FILES, eio, o->engine ? o->engine : "fsync", first,
 			     fs[first].read_errno ? "read EIO (checksum failure: the log points at never-written data)" :
 			     dg_class_name(fs[first].first_cls));
 	else if (!failed)
-		v = set_diag(r, DG_SKIP, NULL,
+		v = dg_set_diag(r, DG_SKIP, NULL,
 			     "precondition not met: no write failed (the data went outside the data chunks made to fail writes)");
 	else
 		v = r->verdict = DG_PASS;

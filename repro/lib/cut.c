@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "diogap.h"
 #include "dm.h"
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
@@ -178,4 +179,12 @@ int dg_cut(const struct dg_mount *m, const struct dg_dm_dev *d, uint64_t *us,
 			    m->opts, m->source, m->point);
 	*us = now_us() - t0;
 	return 0;
+}
+
+int dg_cut_failed(struct dg_result *r, const char *err)
+{
+	if (strstr(err, "after the cut") && (strstr(err, "Structure needs cleaning") ||
+					      strstr(err, "Input/output error")))
+		return dg_set_diag(r, DG_FAIL, "lost-after-cut", "%s", err);
+	return dg_set_diag(r, DG_BROKEN, NULL, "power cut: %s", err);
 }

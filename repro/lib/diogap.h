@@ -397,6 +397,10 @@ void dg_precondition(const struct dg_opts *o, const struct dg_buf *b,
  * the precondition was not met; a FAIL or BROKEN stays. Returns the
  * verdict (also in r->verdict). */
 int dg_judge(struct dg_result *r);
+/* r's verdict v, symptom (NULL unless FAIL) and one-line diag from fmt:
+ * returns v. */
+int dg_set_diag(struct dg_result *r, int v, const char *symptom, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* The iteration is SKIP "precondition not met: WHY" (WHY from fmt): sets
  * r's verdict, diag, precondition (DG_NO) and precondition_why; returns
  * DG_SKIP. */

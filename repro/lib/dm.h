@@ -102,4 +102,11 @@ int dg_cut_ready(const struct dg_mount *m, struct dg_dm_dev *d, char *err, size_
 int dg_cut(const struct dg_mount *m, const struct dg_dm_dev *d, uint64_t *us,
 	   char *err, size_t n);
 
+/* The verdict of a power cut (dg_cut) that failed with err: a filesystem
+ * that does not mount again after it ("Structure needs cleaning", EIO)
+ * lost everything, FAIL lost-after-cut; anything else BROKEN. Sets r's
+ * diag; returns the verdict. */
+struct dg_result;
+int dg_cut_failed(struct dg_result *r, const char *err);
+
 #endif

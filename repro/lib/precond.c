@@ -88,6 +88,18 @@ int dg_judge(struct dg_result *r)
 	return r->verdict;
 }
 
+int dg_set_diag(struct dg_result *r, int v, const char *symptom, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->diag_buf, sizeof(r->diag_buf), fmt, ap);
+	va_end(ap);
+	r->diag = r->diag_buf;
+	r->symptom = symptom;
+	return r->verdict = v;
+}
+
 int dg_precondition_skip(struct dg_result *r, const char *fmt, ...)
 {
 	static const char lead[] = "precondition not met: ";
