@@ -316,9 +316,15 @@ static const char *find_datasum(const struct dg_opts *o, int fd)
 
 static void usage(const struct dg_repro *rp)
 {
-	printf("usage: %s [options] TARGET_DIR\n"
-	       "  --size BYTES        bytes written per iteration (K/M/G), default 1M\n"
-	       "  --offset BYTES      file offset of the first byte, default 0\n"
+	char def[64] = "1M";
+
+	if (rp->default_pages)
+		snprintf(def, sizeof(def), "%u page%s of %ld bytes", rp->default_pages,
+			 rp->default_pages == 1 ? "" : "s",
+			 sysconf(_SC_PAGESIZE));
+	printf("usage: %s [options] TARGET_DIR\n", rp->name);
+	printf("  --size BYTES        bytes written per iteration (K/M/G), default %s\n", def);
+	printf("  --offset BYTES      file offset of the first byte, default 0\n"
 	       "  --chunk BYTES       bytes per write call, default = size\n"
 	       "  --fault PATTERN     first|none|all|stride:N|random:SEED:PCT|pages:LIST\n"
 	       "  --iterations N      write the range N times, default 1; each\n"
@@ -330,8 +336,7 @@ static void usage(const struct dg_repro *rp)
 	       "  --keep              keep the target file after a FAIL\n"
 	       "  --any-fs            allow a target that is not btrfs\n"
 	       "  --nocow             chattr +C the target file (no data checksums)\n"
-	       "  --describe          print the reproducer's metadata (--json: as JSON)\n",
-	       rp->name);
+	       "  --describe          print the reproducer's metadata (--json: as JSON)\n");
 	if (dg_takes_param(rp, "buffer"))
 		printf("  --buffer KIND       memfd|anon|file|file:PATH (file: a new file in\n"
 		       "                      TARGET_DIR; PATH: a new file, or a directory)\n");
